@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { formatSkipped } from '../../dataset/summary.js';
+import { formatTable, pct } from '../../evaluate/table.js';
+import { predict } from '../../pipeline/predict.js';
+import { LensembleError } from '../../util/errors.js';
+import { makeLogger, parseChoice, parseNumberOption, progressFor, type OutputFlags } from '../options.js';
+
+interface PredictFlags extends OutputFlags {
+  model: string;
+  top: number;
+  device: 'cpu' | 'cuda';
+  cacheDir?: string;
+  batchSize: number;
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description('Predict labels for images (files or folders) with a saved model.')
+    .argument('<images...>', 'image files or folders (searched recursively)')
+    .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`')
+    .option('--top <k>', 'probabilities shown per image in the table', parseNumberOption('--top', { integer: true, min: 1 }), 3)
+    .option('--device <device>', 'cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
+    .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
+    .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
+    .option('--json', 'print predictions as JSON: [{ path, label, confidence, probabilities }]')
+    .option('-q, --quiet', 'no progress bars or log lines')
+    .action(async (images: string[], flags: PredictFlags) => {
+      const log = makeLogger({ quiet: flags.quiet || flags.json });
+      const result = await predict(flags.model, images, { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, progress: progressFor(flags) });
+      if (result.skipped.length) log(formatSkipped(result.skipped));
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ predictions: result.predictions, skipped: result.skipped }, null, 2) + '\n');
+      } else if (result.predictions.length) {
+        const rows = result.predictions.map((p) => {
+          const top = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]).slice(0, flags.top);
+          return [p.path, p.label, pct(p.confidence, 1), top.map(([l, v]) => `${l} ${pct(v, 1)}`).join(', ')];
+        });
+        process.stdout.write(formatTable(['image', 'label', 'confidence', `top ${flags.top}`], rows, ['left', 'left', 'right', 'left']) + '\n');
+      }
+      if (result.predictions.length === 0) throw new LensembleError('no readable images to predict');
+    });
+}

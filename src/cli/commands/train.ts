@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import { interpolations, resizeMethods } from '../../images/preprocess-spec.js';
+import { poolings } from '../../backbone/spec.js';
+import { formatEvaluationText } from '../../evaluate/report.js';
+import { headKinds } from '../../heads/registry.js';
+import { train } from '../../pipeline/train.js';
+import { makeLogger, parseChoice, parseNumberOption, parseTriple, progressFor, type OutputFlags } from '../options.js';
+import { stripUndefined } from '../../util/objects.js';
+
+interface TrainFlags extends OutputFlags {
+  data: string;
+  backbone: string;
+  out: string;
+  valid?: string;
+  validPct: number;
+  seed: number;
+  dedup: boolean;
+  dedupDistance: number;
+  groupColumn?: string;
+  size?: string;
+  resize?: (typeof resizeMethods)[number];
+  cropPct?: number;
+  interpolation?: (typeof interpolations)[number];
+  head: (typeof headKinds)[number];
+  epochs?: number;
+  lr?: number;
+  wd?: number;
+  labelSmoothing?: number;
+  hidden?: number;
+  dropout?: number;
+  batchSize: number;
+  device: 'cpu' | 'cuda';
+  cacheDir?: string;
+  inputName?: string;
+  outputName?: string;
+  pooling?: (typeof poolings)[number];
+  mean?: [number, number, number];
+  std?: [number, number, number];
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('Extract features of a labelled image collection with a pretrained backbone, train a head, evaluate it on an honest validation split, and save a model bundle.')
+    .requiredOption('-d, --data <path>', 'dataset: an image folder (<root>/<label>/<file>), a CSV list (path,label[,group]) or a Kaggle folder (train.csv + train_images/)')
+    .requiredOption('-b, --backbone <ref>', 'backbone: a registered name (see `lensemble models list`), a path to an .onnx file, or hf:org/repo/file.onnx[@revision]')
+    .requiredOption('-o, --out <dir>', 'run folder to write the model bundle and reports into')
+    .option('--valid <path>', 'explicit validation set (folder or CSV); replaces the random split')
+    .option('--valid-pct <fraction>', 'fraction of images held out for validation (stratified, by near-duplicate group)', parseNumberOption('--valid-pct', { min: 0.01, max: 0.9 }), 0.2)
+    .option('--seed <n>', 'seed for the split, the head initialisation and shuffling', parseNumberOption('--seed', { integer: true, min: 0 }), 42)
+    .option('--no-dedup', 'do not group near-duplicate images (flipped/rotated/rescaled copies) before splitting')
+    .option('--dedup-distance <bits>', 'max Hamming distance (of 64) between perceptual hashes for two images to count as near-duplicates', parseNumberOption('--dedup-distance', { integer: true, min: 0, max: 32 }), 10)
+    .option('--group-column <name>', 'CSV column whose values group images that must stay on one side of the split')
+    .option('--size <n|WxH>', 'model input size, e.g. 224 or 320x240 (default: the backbone\'s)')
+    .option('--resize <method>', `how images reach the input size: ${resizeMethods.join(' | ')} (default: the backbone's, usually crop)`, parseChoice('--resize', resizeMethods))
+    .option('--crop-pct <fraction>', 'for --resize crop: fraction of the centred region kept (0.875 = resize 256, crop 224; 1 = fastai)', parseNumberOption('--crop-pct', { min: 0.05, max: 1 }))
+    .option('--interpolation <kind>', `resampling filter: ${interpolations.join(' | ')}`, parseChoice('--interpolation', interpolations))
+    .option('--head <kind>', `classifier head: ${headKinds.join(' | ')}`, parseChoice('--head', headKinds), 'linear')
+    .option('--epochs <n>', 'maximum training epochs of the head (early stopping on validation loss may end sooner)', parseNumberOption('--epochs', { integer: true, min: 1 }))
+    .option('--lr <rate>', 'peak learning rate of the one-cycle schedule (default: found with the learning-rate finder)', parseNumberOption('--lr', { min: 0 }))
+    .option('--wd <decay>', 'AdamW weight decay', parseNumberOption('--wd', { min: 0 }))
+    .option('--label-smoothing <eps>', 'label smoothing epsilon', parseNumberOption('--label-smoothing', { min: 0, max: 0.99 }))
+    .option('--hidden <n>', 'hidden units of the MLP head', parseNumberOption('--hidden', { integer: true, min: 1 }))
+    .option('--dropout <p>', 'dropout of the MLP head', parseNumberOption('--dropout', { min: 0, max: 0.95 }))
+    .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
+    .option('--device <device>', 'where the backbone runs: cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
+    .option('--cache-dir <dir>', 'cache for features and downloads (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
+    .option('--input-name <name>', 'ONNX input tensor name (for a bare .onnx backbone; default: its first input)')
+    .option('--output-name <name>', 'ONNX output holding features (default: features / pooler_output / first output)')
+    .option('--pooling <kind>', `pooling of a token output [N,T,D]: ${poolings.join(' | ')}`, parseChoice('--pooling', poolings))
+    .option('--mean <r,g,b>', 'normalisation mean (default ImageNet)', parseTriple('--mean'))
+    .option('--std <r,g,b>', 'normalisation std (default ImageNet)', parseTriple('--std'))
+    .option('--json', 'print the result as JSON on stdout')
+    .option('-q, --quiet', 'no progress bars or log lines')
+    .action(async (flags: TrainFlags) => {
+      const result = await train({
+        data: flags.data,
+        valid: flags.valid,
+        backbone: flags.backbone,
+        backboneOverrides: { inputName: flags.inputName, featureOutput: flags.outputName, pooling: flags.pooling, mean: flags.mean, std: flags.std },
+        out: flags.out,
+        validPct: flags.validPct,
+        seed: flags.seed,
+        dedup: flags.dedup,
+        dedupDistance: flags.dedupDistance,
+        read: { groupColumn: flags.groupColumn },
+        size: flags.size,
+        resize: flags.resize,
+        cropPct: flags.cropPct,
+        interpolation: flags.interpolation,
+        head: flags.head,
+        headOptions: stripUndefined({ epochs: flags.epochs, lr: flags.lr, weightDecay: flags.wd, labelSmoothing: flags.labelSmoothing, hidden: flags.hidden, dropout: flags.dropout }),
+        device: flags.device,
+        cacheDir: flags.cacheDir,
+        batchSize: flags.batchSize,
+        progress: progressFor(flags),
+        log: makeLogger({ quiet: flags.quiet || flags.json }),
+      });
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ model: result.outDir, ...result.evaluation, timings: result.timings }, null, 2) + '\n');
+      } else {
+        process.stdout.write(formatEvaluationText(result.evaluation, 'Validation') + '\n');
+        process.stdout.write(`\nModel saved to ${result.outDir} (report.md inside). Total ${result.timings.totalSeconds.toFixed(1)} s.\n`);
+      }
+    });
+}

@@ -1,0 +1,42 @@
+import { InvalidArgumentError } from 'commander';
+
+export function parseNumberOption(name: string, { min, max, integer }: { min?: number; max?: number; integer?: boolean } = {}) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) throw new InvalidArgumentError(`${name} must be ${integer ? 'an integer' : 'a number'}, got "${text}"`);
+    if (min !== undefined && value < min) throw new InvalidArgumentError(`${name} must be ≥ ${min}, got ${value}`);
+    if (max !== undefined && value > max) throw new InvalidArgumentError(`${name} must be ≤ ${max}, got ${value}`);
+    return value;
+  };
+}
+
+export function parseChoice<T extends string>(name: string, choices: readonly T[]) {
+  return (text: string): T => {
+    if (!choices.includes(text as T)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got "${text}"`);
+    return text as T;
+  };
+}
+
+export function parseTriple(name: string) {
+  return (text: string): [number, number, number] => {
+    const parts = text.split(',').map(Number);
+    if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p))) throw new InvalidArgumentError(`${name} must be three comma-separated numbers, got "${text}"`);
+    return parts as [number, number, number];
+  };
+}
+
+/** Common output flags. */
+export interface OutputFlags {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** Logs go to stderr so stdout stays clean for tables and JSON. */
+export function makeLogger(flags: OutputFlags): (line: string) => void {
+  if (flags.quiet) return () => {};
+  return (line) => process.stderr.write(line + '\n');
+}
+
+export function progressFor(flags: OutputFlags): boolean | undefined {
+  return flags.quiet ? false : undefined;
+}

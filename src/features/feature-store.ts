@@ -1,0 +1,140 @@
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { canonicalJson, sha256Buffer } from '../util/hash.js';
+import { LensembleError } from '../util/errors.js';
+
+/**
+ * On-disk feature cache. One folder per key (backbone weights hash + output + preprocessing + view recipe),
+ * named by the first 16 hex digits of sha256(canonical JSON of the key):
+ *
+ *   <cache>/features/<key>/meta.json     the key itself, the feature dimension and the record layout
+ *   <cache>/features/<key>/features.bin  append-only fixed-size records:
+ *                                        32 bytes  sha256 of the image file's content
+ *                                         4 bytes  view index (uint32 LE; 0 = plain view)
+ *                                       4·D bytes  features (float32 LE)
+ *
+ * Records are only appended, a batch per write. A process killed mid-write leaves at most a torn last
+ * record, which the next open truncates away, so interrupted runs resume without losing or duplicating work.
+ */
+export const FEATURE_STORE_VERSION = 1;
+const HASH_BYTES = 32;
+const HEADER_BYTES = HASH_BYTES + 4;
+
+export interface FeatureStoreMeta {
+  version: number;
+  key: unknown;
+  dim: number;
+  recordBytes: number;
+}
+
+export interface FeatureEntry {
+  contentHash: string;
+  view: number;
+  features: Float32Array;
+}
+
+export interface FeatureStore {
+  dir: string;
+  keyId: string;
+  readonly dim: number | undefined;
+  readonly size: number;
+  has(contentHash: string, view: number): boolean;
+  get(contentHash: string, view: number): Float32Array | undefined;
+  append(entries: FeatureEntry[]): void;
+}
+
+export function featureKeyId(key: unknown): string {
+  return sha256Buffer(canonicalJson({ version: FEATURE_STORE_VERSION, key })).slice(0, 16);
+}
+
+export function openFeatureStore(cacheRoot: string, key: unknown): FeatureStore {
+  const keyId = featureKeyId(key);
+  const dir = join(cacheRoot, 'features', keyId);
+  const metaPath = join(dir, 'meta.json');
+  const dataPath = join(dir, 'features.bin');
+  let dim: number | undefined;
+  const index = new Map<string, { chunk: Buffer; offset: number }>();
+
+  if (existsSync(metaPath)) {
+    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as FeatureStoreMeta;
+    if (meta.version !== FEATURE_STORE_VERSION) throw new LensembleError(`feature cache version ${meta.version} is not ${FEATURE_STORE_VERSION}; delete the folder`, dir);
+    dim = meta.dim;
+    if (existsSync(dataPath)) loadRecords(dataPath, meta.recordBytes, index);
+  }
+  const recordBytes = (): number => HEADER_BYTES + 4 * dim!;
+
+  return {
+    dir,
+    keyId,
+    get dim() {
+      return dim;
+    },
+    get size() {
+      return index.size;
+    },
+    has: (contentHash, view) => index.has(indexKey(contentHash, view)),
+    get(contentHash, view) {
+      const hit = index.get(indexKey(contentHash, view));
+      if (!hit) return undefined;
+      const out = new Float32Array(dim!);
+      const bytes = new Uint8Array(out.buffer);
+      bytes.set(hit.chunk.subarray(hit.offset + HEADER_BYTES, hit.offset + recordBytes()));
+      return out;
+    },
+    append(entries) {
+      if (entries.length === 0) return;
+      if (dim === undefined) {
+        dim = entries[0].features.length;
+        mkdirSync(dir, { recursive: true });
+        const meta: FeatureStoreMeta = { version: FEATURE_STORE_VERSION, key, dim, recordBytes: recordBytes() };
+        writeFileSync(metaPath + '.tmp', JSON.stringify(meta, null, 2));
+        renameSync(metaPath + '.tmp', metaPath);
+      }
+      const size = recordBytes();
+      const chunk = Buffer.alloc(size * entries.length);
+      entries.forEach((e, i) => {
+        if (e.features.length !== dim) throw new Error(`feature length ${e.features.length} does not match the cache's ${dim}`);
+        const offset = i * size;
+        chunk.write(e.contentHash, offset, HASH_BYTES, 'hex');
+        chunk.writeUInt32LE(e.view, offset + HASH_BYTES);
+        Buffer.from(e.features.buffer, e.features.byteOffset, e.features.byteLength).copy(chunk, offset + HEADER_BYTES);
+      });
+      const fd = openSync(dataPath, 'a');
+      try {
+        writeAll(fd, chunk);
+      } finally {
+        closeSync(fd);
+      }
+      entries.forEach((e, i) => index.set(indexKey(e.contentHash, e.view), { chunk, offset: i * size }));
+    },
+  };
+}
+
+function indexKey(contentHash: string, view: number): string {
+  return `${contentHash}:${view}`;
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  let written = 0;
+  while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+}
+
+/** Reads all complete records into the index, truncating a torn tail left by a killed writer. */
+function loadRecords(dataPath: string, recordBytes: number, index: Map<string, { chunk: Buffer; offset: number }>): void {
+  const fd = openSync(dataPath, 'r+');
+  try {
+    const size = fstatSync(fd).size;
+    const complete = Math.floor(size / recordBytes) * recordBytes;
+    if (complete !== size) ftruncateSync(fd, complete);
+    const chunk = Buffer.alloc(complete);
+    let read = 0;
+    while (read < complete) read += readSync(fd, chunk, read, complete - read, read);
+    for (let offset = 0; offset < complete; offset += recordBytes) {
+      const hash = chunk.toString('hex', offset, offset + HASH_BYTES);
+      const view = chunk.readUInt32LE(offset + HASH_BYTES);
+      index.set(indexKey(hash, view), { chunk, offset });
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
