@@ -2,7 +2,9 @@ import type { AdamWCoefficients } from './optim.js';
 import { adamwUpdate } from './optim.js';
 import type { DenseBackend } from './dense-backend.js';
 import type { FloatArray } from './dense-math.js';
-import { type Code, encodeModule, F32, I32, op, V128 } from './wasm-encode.js';
+import { alignUp, type Code, encodeModule, F32, I32, instantiate, MAX_PAGES, op, pagesFor, V128, wasmApi, wasmSimdAvailable } from '../util/wasm-module.js';
+
+export { wasmSimdAvailable } from '../util/wasm-module.js';
 
 /**
  * WebAssembly SIMD (f32x4) versions of the two hot loops: `gemm` and the AdamW update.
@@ -14,21 +16,11 @@ import { type Code, encodeModule, F32, I32, op, V128 } from './wasm-encode.js';
  * so dropped networks piled up gigabytes before a collection ran.
  */
 
-/** The slice of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Memory: new (descriptor: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-const PAGE_BYTES = 65536;
-const MAX_PAGES = 65536; // wasm32's 4 GiB
 const ALIGN_BYTES = 64; // one cache line
 
 /** Bytes an arena needs to hand out arrays of these lengths (each 64-byte aligned). */
 export function arenaBytes(lengths: number[]): number {
-  return lengths.reduce((sum, length) => sum + Math.ceil((length * 4) / ALIGN_BYTES) * ALIGN_BYTES, 0);
+  return lengths.reduce((sum, length) => sum + alignUp(length * 4, ALIGN_BYTES), 0);
 }
 
 // gemm(a, aRow, aCol, b, ldb, c, ldc, m, n, k): pointers and strides in bytes.
@@ -49,7 +41,7 @@ function gemmTile(rows: 4 | 1, width: TileWidth): Code {
   const rowOffset = [[], [op.localGet(G.aRow), op.i32Add], [op.localGet(G.aRow2), op.i32Add], [op.localGet(G.aRow3), op.i32Add]];
   const cRowOffset = [[], [op.localGet(G.ldc), op.i32Add], [op.localGet(G.ldc2), op.i32Add], [op.localGet(G.ldc3), op.i32Add]];
   const code: Code[] = [];
-  for (let r = 0; r < rows; r++) for (let v = 0; v < vectors; v++) code.push(scalar ? op.f32Const(0) : op.v128Zero, op.localSet(acc(r, v)));
+  for (let r = 0; r < rows; r++) for (let v = 0; v < vectors; v++) code.push(scalar ? op.f32Const(0) : op.v128Const(new Uint8Array(16)), op.localSet(acc(r, v)));
   code.push(op.localGet(G.a), op.localGet(G.i), op.localGet(G.aRow), op.i32Mul, op.i32Add, op.localSet(G.pa));
   code.push(op.localGet(G.b), op.localGet(G.j), op.i32Add, op.localSet(G.pb));
   code.push(op.localGet(G.k), op.localSet(G.p));
@@ -152,21 +144,12 @@ let compiled: object | null | undefined;
 
 function kernelModule(): object | null {
   if (compiled !== undefined) return compiled;
-  if (!wasmApi) return (compiled = null);
-  try {
-    const bytes = encodeModule([
-      { name: 'gemm', params: new Array<typeof I32>(10).fill(I32), locals: [...new Array<typeof I32>(11).fill(I32), ...new Array<typeof V128>(11).fill(V128), ...new Array<typeof F32>(6).fill(F32)], body: gemmBody() },
-      { name: 'adamw', params: [I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32], locals: [I32, V128, V128, V128], body: adamwBody() },
-    ], MAX_PAGES);
-    compiled = new wasmApi.Module(bytes);
-  } catch {
-    compiled = null; // no SIMD on this runtime: callers fall back to JS
-  }
-  return compiled;
-}
-
-export function wasmSimdAvailable(): boolean {
-  return kernelModule() !== null;
+  if (!wasmApi || !wasmSimdAvailable()) return (compiled = null); // callers fall back to JS
+  const bytes = encodeModule([
+    { name: 'gemm', params: new Array<typeof I32>(10).fill(I32), locals: [[11, I32], [11, V128], [6, F32]], body: gemmBody() },
+    { name: 'adamw', params: [I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32], locals: [[1, I32], [3, V128]], body: adamwBody() },
+  ], { maxPages: MAX_PAGES });
+  return (compiled = new wasmApi.Module(bytes));
 }
 
 interface Kernels {
@@ -181,10 +164,10 @@ interface Kernels {
 export function createWasmBackend(capacityBytes: number): DenseBackend | null {
   const module = kernelModule();
   if (!module || !wasmApi) return null;
-  const pages = Math.max(1, Math.ceil((ALIGN_BYTES + capacityBytes) / PAGE_BYTES));
+  const pages = Math.max(1, pagesFor(ALIGN_BYTES + capacityBytes));
   if (pages > MAX_PAGES) throw new Error(`wasm backend: ${capacityBytes} bytes exceed the 4 GiB a wasm memory can hold`);
   const memory = new wasmApi.Memory({ initial: pages, maximum: pages });
-  const kernels = new wasmApi.Instance(module, { env: { memory } }).exports as Kernels;
+  const kernels = instantiate(module, memory) as Kernels;
   const buffer = memory.buffer;
   let top = ALIGN_BYTES; // address 0 stays unused
 
