@@ -6,9 +6,14 @@ import { LensembleError, errorMessage } from '../util/errors.js';
 import { BUNDLE_MANIFEST, BUNDLE_WEIGHTS, manifestSchema, type BundleManifest, type BundleMember } from './manifest.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
-export interface LoadedMember {
-  member: BundleMember;
+/** A member's fitted heads: the main target's, and one per extra target. */
+export interface MemberHeads {
   head: Classifier;
+  extra?: Record<string, Classifier>;
+}
+
+export interface LoadedMember extends MemberHeads {
+  member: BundleMember;
 }
 
 export interface LoadedBundle {
@@ -17,16 +22,24 @@ export interface LoadedBundle {
   members: LoadedMember[];
 }
 
-/** Writes a model bundle: the manifest (JSON) and all heads' tensors (one safetensors file). */
-export function saveBundle(dir: string, manifest: BundleManifest, heads: Classifier[]): void {
-  if (heads.length !== manifest.members.length) throw new Error('one head per member is required');
+const tensorPrefix = (member: string, target?: string): string => (target ? `${member}/${target}/` : `${member}/`);
+
+function storeHead(head: Classifier, prefix: string, tensors: Record<string, NamedTensor>) {
+  const serialized = head.toJSON();
+  const names = Object.keys(serialized.tensors);
+  for (const name of names) tensors[prefix + name] = serialized.tensors[name];
+  return { kind: serialized.kind, config: serialized.config, tensors: names };
+}
+
+/** Writes a model bundle: the manifest (JSON) and every head's tensors (one safetensors file). */
+export function saveBundle(dir: string, manifest: BundleManifest, heads: MemberHeads[]): void {
+  if (heads.length !== manifest.members.length) throw new Error('one set of heads per member is required');
   mkdirSync(dir, { recursive: true });
   const tensors: Record<string, NamedTensor> = {};
   const members = manifest.members.map((member, i) => {
-    const serialized = heads[i].toJSON();
-    const names = Object.keys(serialized.tensors);
-    for (const name of names) tensors[`${member.name}/${name}`] = serialized.tensors[name];
-    return { ...member, head: { kind: serialized.kind, config: serialized.config, tensors: names } };
+    const { head, extra } = heads[i];
+    const extraHeads = extra ? Object.fromEntries(Object.entries(extra).map(([t, h]) => [t, storeHead(h, tensorPrefix(member.name, t), tensors)])) : undefined;
+    return { ...member, head: storeHead(head, tensorPrefix(member.name), tensors), extraHeads };
   });
   const full = manifestSchema.parse({ ...manifest, members });
   writeSafetensors(join(dir, BUNDLE_WEIGHTS), tensors, { format: 'lensemble-bundle' });
@@ -44,14 +57,21 @@ export function loadBundle(path: string): LoadedBundle {
     throw new LensembleError(`invalid model manifest (${errorMessage(err).split('\n')[0]})`, manifestPath);
   }
   const tensors = readSafetensors(join(dir, BUNDLE_WEIGHTS));
-  const members = manifest.members.map((member) => {
+  const restore = (record: BundleMember['head'], prefix: string): Classifier => {
     const own: Record<string, NamedTensor> = {};
-    for (const name of member.head.tensors) {
-      const t = tensors[`${member.name}/${name}`];
-      if (!t) throw new LensembleError(`tensor ${member.name}/${name} missing from ${BUNDLE_WEIGHTS}`, dir);
+    for (const name of record.tensors) {
+      const t = tensors[prefix + name];
+      if (!t) throw new LensembleError(`tensor ${prefix + name} missing from ${BUNDLE_WEIGHTS}`, dir);
       own[name] = t;
     }
-    return { member, head: classifierFromJSON({ kind: member.head.kind, config: member.head.config, tensors: own }) };
-  });
+    return classifierFromJSON({ kind: record.kind, config: record.config, tensors: own });
+  };
+  const members = manifest.members.map((member) => ({
+    member,
+    head: restore(member.head, tensorPrefix(member.name)),
+    extra: member.extraHeads
+      ? Object.fromEntries(Object.entries(member.extraHeads).map(([t, rec]) => [t, restore(rec, tensorPrefix(member.name, t))]))
+      : undefined,
+  }));
   return { dir, manifest, members };
 }

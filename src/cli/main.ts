@@ -5,7 +5,9 @@ import { registerDemo } from './commands/demo.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
+import { registerSubmit } from './commands/submit.js';
 import { registerTrain } from './commands/train.js';
+import { registerTraces } from './commands/traces.js';
 
 export function buildProgram(): Command {
   const program = new Command('lensemble')
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEvaluate(program);
   registerPredict(program);
+  registerSubmit(program);
+  registerTraces(program);
   registerModels(program);
   registerDemo(program);
   return program;

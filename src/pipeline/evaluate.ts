@@ -24,7 +24,7 @@ export async function evaluateModel(model: string, data: string, options: Partia
   const labelled = dataset.records.filter((r) => r.label !== undefined);
   if (labelled.length === 0) throw new LensembleError('no labelled images to evaluate on', data);
   const identified = await identifyImages(labelled);
-  const result = await inferBundle(bundle, identified.ok, { cacheDir: options.cacheDir ?? defaultCacheDir(), ...options });
+  const result = await inferBundle(bundle, identified.ok, { ...options, cacheDir: options.cacheDir ?? defaultCacheDir() });
   const y = result.images.map((img) => labels.indexOf(img.record.label!));
   return {
     evaluation: evaluateProbabilities(labels, y, result.probabilities),

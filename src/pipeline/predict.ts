@@ -13,6 +13,8 @@ export interface Prediction {
   label: string;
   confidence: number;
   probabilities: Record<string, number>;
+  /** Predictions of extra targets (e.g. variety), for multi-target models. */
+  targets?: Record<string, { label: string; confidence: number }>;
 }
 
 export interface PredictResult {
@@ -42,18 +44,32 @@ export async function predict(model: string, inputs: string[], options: PredictO
   const bundle = loadBundle(model);
   const records = await expandImageInputs(inputs);
   const identified = await identifyImages(records);
-  const result = await inferBundle(bundle, identified.ok, { cacheDir: options.cacheDir ?? defaultCacheDir(), ...options });
+  const result = await inferBundle(bundle, identified.ok, { ...options, cacheDir: options.cacheDir ?? defaultCacheDir() });
   const labels = bundle.manifest.labels;
-  const predictions = result.images.map((img, i) => {
+  const extraTargets = bundle.manifest.extraTargets ?? {};
+  const predictions = result.images.map((img, i): Prediction => {
     const p = row(result.probabilities, i);
-    let best = 0;
-    for (let k = 1; k < p.length; k++) if (p[k] > p[best]) best = k;
+    const best = argmax(p);
+    const targets = Object.fromEntries(
+      Object.entries(extraTargets).map(([t, names]) => {
+        const q = row(result.extraProbabilities[t], i);
+        const k = argmax(q);
+        return [t, { label: names[k], confidence: q[k] }];
+      }),
+    );
     return {
       path: img.record.id,
       label: labels[best],
       confidence: p[best],
       probabilities: Object.fromEntries(labels.map((l, k) => [l, p[k]])),
+      ...(Object.keys(targets).length ? { targets } : {}),
     };
   });
   return { labels, predictions, skipped: [...identified.skipped, ...result.skipped] };
+}
+
+function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
+  return best;
 }

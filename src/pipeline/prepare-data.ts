@@ -38,6 +38,8 @@ export interface PreparedData {
   summary: DatasetSummary;
   validSummary?: DatasetSummary;
   split: Split;
+  /** Group id per image (near-duplicates, identical files and explicit groups share one): for group-aware cross-validation. */
+  groupOf: Int32Array;
   /** Validation images with a near-duplicate in training (explicit validation sets only). */
   leakedValidImages: number;
 }
@@ -62,6 +64,7 @@ export async function prepareTrainingData(options: PrepareOptions): Promise<Prep
     const valid = validScan.ok.map((_, i) => scan.ok.length + i);
     const leaked = countLeaks(scan.ok, validScan.ok, split.dedupDistance);
     return {
+      groupOf: Int32Array.from(images, (_, i) => i),
       dataset,
       labels,
       images,
@@ -85,6 +88,7 @@ export async function prepareTrainingData(options: PrepareOptions): Promise<Prep
   );
   const { train, valid } = stratifiedGroupSplit(y, groups.groupOf, split.validPct, split.seed);
   return {
+    groupOf: groups.groupOf,
     dataset,
     labels,
     images: scan.ok,

@@ -1,70 +1,56 @@
 import { writeFileSync } from 'node:fs';
-import type { BundleManifest } from '../bundle/manifest.js';
+import { join } from 'node:path';
 import type { SkippedImage } from '../dataset/scan.js';
 import { formatEvaluationMarkdown } from '../evaluate/report.js';
-import type { Evaluation } from '../evaluate/metrics.js';
-import { formatMarkdownTable } from '../evaluate/table.js';
-import type { FitReport } from '../heads/classifier.js';
-import { describePreprocess } from '../images/preprocess-spec.js';
+import { formatResultsMarkdown } from '../evaluate/results-table.js';
+import { formatMarkdownTable, pct } from '../evaluate/table.js';
 import type { PreparedData } from './prepare-data.js';
+import type { TrainResult } from './train.js';
 
 export interface TrainingReportInput {
-  manifest: BundleManifest;
-  evaluation: Evaluation;
+  result: TrainResult;
   data: PreparedData;
   skipped: SkippedImage[];
-  timings: { scanSeconds: number; extractSeconds: number; fitSeconds: number; totalSeconds: number };
-  fit: FitReport;
+  /** Plot files written into the run folder (relative names), linked from the report. */
+  plots?: string[];
 }
 
-/** The run folder's report.md: data, split, model, timings, validation metrics, skipped files. */
-export function writeTrainingReport(path: string, r: TrainingReportInput): void {
-  const member = r.manifest.members[0];
-  const info = r.data.split.info;
+/** The run folder's report.md: data, split, members table, validation metrics, plots, skipped files. */
+export async function writeTrainingReport(outDir: string, { result, data, skipped, plots = [] }: TrainingReportInput): Promise<void> {
+  const { manifest, timings } = result;
+  const info = data.split.info;
   const lines = [
     `# lensemble training report`,
     '',
-    `Created ${r.manifest.createdAt} with lensemble ${r.manifest.lensembleVersion}.`,
+    `Created ${manifest.createdAt} with lensemble ${manifest.lensembleVersion}.`,
     '',
     '## Data',
     '',
-    `${r.data.summary.images} readable images in ${r.data.labels.length} classes from \`${r.data.dataset.root}\` (${r.data.dataset.format} layout); ${r.skipped.length} skipped.`,
+    `${data.summary.images} readable images in ${data.labels.length} classes from \`${data.dataset.root}\` (${data.dataset.format} layout); ${skipped.length} skipped.`,
     '',
-    formatMarkdownTable(['class', 'images'], r.data.summary.classes.map((c) => [c.label, String(c.count)]), ['left', 'right']),
+    formatMarkdownTable(['class', 'images'], data.summary.classes.map((c) => [c.label, String(c.count)]), ['left', 'right']),
     '',
     '## Split',
     '',
     info.method === 'explicit-valid'
-      ? `Explicit validation set: ${r.data.split.valid.length} images.${r.data.leakedValidImages ? ` **${r.data.leakedValidImages} of them have a near-duplicate in training.**` : ''}`
-      : `${r.data.split.train.length} train / ${r.data.split.valid.length} valid, stratified, seed ${info.seed}. ` +
+      ? `Explicit validation set: ${data.split.valid.length} images.${data.leakedValidImages ? ` **${data.leakedValidImages} of them have a near-duplicate in training.**` : ''}`
+      : `${data.split.train.length} train / ${data.split.valid.length} valid, stratified, seed ${info.seed}. ` +
         `Near-duplicates (flips, 90° rotations, rescales; dihedral perceptual hash) were grouped: ${info.duplicateGroups} groups holding ${info.itemsInDuplicateGroups} images, ` +
         `${info.groups} groups in all; every group sits wholly on one side of the split.`,
     '',
-    '## Model',
+    '## Members',
     '',
-    formatMarkdownTable(
-      ['member', 'backbone', 'input', 'head', 'backbone sha256'],
-      [[member.name, member.backbone.spec.name, describePreprocess(member.preprocess), member.head.kind, member.backbone.sha256.slice(0, 16) + '…']],
-    ),
+    formatResultsMarkdown(result.rows),
     '',
-    '## Time',
-    '',
-    formatMarkdownTable(
-      ['stage', 'seconds'],
-      [
-        ['read + hash + group images', r.timings.scanSeconds.toFixed(1)],
-        ['feature extraction', r.timings.extractSeconds.toFixed(1)],
-        ['head training', r.timings.fitSeconds.toFixed(2)],
-        ['total', r.timings.totalSeconds.toFixed(1)],
-      ],
-      ['left', 'right'],
-    ),
-    '',
-    formatEvaluationMarkdown(r.evaluation, 'Validation'),
+    `Validation error of the ${manifest.members.length > 1 ? 'ensemble' : 'model'}: **${pct(result.evaluation.errorRate)}** with TTA, ${pct(result.evaluationPlain.errorRate)} without. ` +
+      `Total time ${timings.totalSeconds.toFixed(1)} s (reading and grouping images ${timings.scanSeconds.toFixed(1)} s, feature extraction ${timings.extractSeconds.toFixed(1)} s, heads ${timings.fitSeconds.toFixed(1)} s).`,
     '',
   ];
-  if (r.skipped.length) {
-    lines.push('## Skipped images', '', ...r.skipped.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
+  for (const t of result.extraTargets) {
+    lines.push(`Extra target **${t.name}** (${t.labels.length} classes): error rate ${pct(t.evaluation.errorRate)}, with TTA ${pct(t.evaluationTta.errorRate)}.`, '');
   }
-  writeFileSync(path, lines.join('\n'));
+  lines.push(formatEvaluationMarkdown(result.evaluation, 'Validation (ensemble, TTA)'), '');
+  if (plots.length) lines.push('## Plots', '', ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${p}](${p})`), '');
+  if (skipped.length) lines.push('## Skipped images', '', ...skipped.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
+  writeFileSync(join(outDir, 'report.md'), lines.join('\n'));
 }

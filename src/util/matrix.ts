@@ -62,3 +62,15 @@ export function hconcat(parts: Matrix[]): Matrix {
   }
   return out;
 }
+
+/** Mean of each column over the rows where `include(row)` is true (zeros when none is). */
+export function columnMeans(m: Matrix, include: (row: number) => boolean): number[] {
+  const sums = new Float64Array(m.cols);
+  let count = 0;
+  for (let i = 0; i < m.rows; i++) {
+    if (!include(i)) continue;
+    count++;
+    for (let j = 0; j < m.cols; j++) sums[j] += m.data[i * m.cols + j];
+  }
+  return Array.from(sums, (v) => (count ? v / count : 0));
+}

@@ -12,6 +12,7 @@ interface EvaluateFlags extends OutputFlags {
   device: 'cpu' | 'cuda';
   cacheDir?: string;
   batchSize: number;
+  tta: boolean;
 }
 
 export function registerEvaluate(program: Command): void {
@@ -24,11 +25,12 @@ export function registerEvaluate(program: Command): void {
     .option('--device <device>', 'cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
     .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
     .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
+    .option('--no-tta', "skip the members' test-time augmentation (faster, usually a little less accurate)")
     .option('--json', 'print metrics as JSON (accuracy, errorRate, n, logLoss, perClass, confusion, …)')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (flags: EvaluateFlags) => {
       const log = makeLogger({ quiet: flags.quiet || flags.json });
-      const result = await evaluateModel(flags.model, flags.data, { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, progress: progressFor(flags) });
+      const result = await evaluateModel(flags.model, flags.data, { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, tta: flags.tta, progress: progressFor(flags) });
       if (result.skipped.length) log(formatSkipped(result.skipped));
       if (flags.report) writeFileSync(flags.report, formatEvaluationMarkdown(result.evaluation, `Evaluation on ${flags.data}`) + '\n');
       if (flags.json) {

@@ -11,6 +11,7 @@ interface PredictFlags extends OutputFlags {
   device: 'cpu' | 'cuda';
   cacheDir?: string;
   batchSize: number;
+  tta: boolean;
 }
 
 export function registerPredict(program: Command): void {
@@ -23,18 +24,20 @@ export function registerPredict(program: Command): void {
     .option('--device <device>', 'cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
     .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
     .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
+    .option('--no-tta', "skip the members' test-time augmentation (faster, usually a little less accurate)")
     .option('--json', 'print predictions as JSON: [{ path, label, confidence, probabilities }]')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (images: string[], flags: PredictFlags) => {
       const log = makeLogger({ quiet: flags.quiet || flags.json });
-      const result = await predict(flags.model, images, { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, progress: progressFor(flags) });
+      const result = await predict(flags.model, images, { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, tta: flags.tta, progress: progressFor(flags) });
       if (result.skipped.length) log(formatSkipped(result.skipped));
       if (flags.json) {
         process.stdout.write(JSON.stringify({ predictions: result.predictions, skipped: result.skipped }, null, 2) + '\n');
       } else if (result.predictions.length) {
         const rows = result.predictions.map((p) => {
           const top = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]).slice(0, flags.top);
-          return [p.path, p.label, pct(p.confidence, 1), top.map(([l, v]) => `${l} ${pct(v, 1)}`).join(', ')];
+          const extra = Object.entries(p.targets ?? {}).map(([t, v]) => `${t}: ${v.label} ${pct(v.confidence, 1)}`);
+          return [p.path, p.label, pct(p.confidence, 1), [top.map(([l, v]) => `${l} ${pct(v, 1)}`).join(', '), ...extra].join(' | ')];
         });
         process.stdout.write(formatTable(['image', 'label', 'confidence', `top ${flags.top}`], rows, ['left', 'left', 'right', 'left']) + '\n');
       }

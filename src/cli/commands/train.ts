@@ -3,13 +3,23 @@ import { interpolations, resizeMethods } from '../../images/preprocess-spec.js';
 import { poolings } from '../../backbone/spec.js';
 import { formatEvaluationText } from '../../evaluate/report.js';
 import { headKinds } from '../../heads/registry.js';
-import { train } from '../../pipeline/train.js';
+import { train, type TrainResult } from '../../pipeline/train.js';
+import { parseMemberSpec, parseMemberString, readEnsembleConfig, ttaKinds, type MemberSpec, type MemberSpecInput } from '../../ensemble/member-spec.js';
+import { formatResultsText } from '../../evaluate/results-table.js';
+import { pct } from '../../evaluate/table.js';
+import { LensembleError } from '../../util/errors.js';
 import { makeLogger, parseChoice, parseNumberOption, parseTriple, progressFor, type OutputFlags } from '../options.js';
 import { stripUndefined } from '../../util/objects.js';
 
 interface TrainFlags extends OutputFlags {
   data: string;
-  backbone: string;
+  backbone?: string;
+  member: string[];
+  config?: string;
+  views?: number;
+  tta?: (typeof ttaKinds)[number];
+  targets?: string;
+  cv?: number;
   out: string;
   valid?: string;
   validPct: number;
@@ -21,7 +31,7 @@ interface TrainFlags extends OutputFlags {
   resize?: (typeof resizeMethods)[number];
   cropPct?: number;
   interpolation?: (typeof interpolations)[number];
-  head: (typeof headKinds)[number];
+  head?: (typeof headKinds)[number];
   epochs?: number;
   lr?: number;
   wd?: number;
@@ -38,24 +48,68 @@ interface TrainFlags extends OutputFlags {
   std?: [number, number, number];
 }
 
+/** Members from --config / --member, else one member from the single-model flags; flags act as defaults. */
+export function membersFromFlags(flags: TrainFlags): MemberSpec[] {
+  const defaults: Partial<MemberSpecInput> = stripUndefined({
+    head: flags.head,
+    views: flags.views,
+    tta: flags.tta,
+    size: flags.size,
+    resize: flags.resize,
+    cropPct: flags.cropPct,
+    interpolation: flags.interpolation,
+    epochs: flags.epochs,
+    lr: flags.lr,
+    weightDecay: flags.wd,
+    labelSmoothing: flags.labelSmoothing,
+    hidden: flags.hidden,
+    dropout: flags.dropout,
+  });
+  const members = [...(flags.config ? readEnsembleConfig(flags.config, defaults) : []), ...flags.member.map((m) => parseMemberString(m, defaults))];
+  if (members.length) {
+    if (flags.backbone) members.unshift(parseMemberSpec({ backbone: flags.backbone }, defaults));
+    return members;
+  }
+  if (!flags.backbone) throw new LensembleError('give a backbone (--backbone), members (--member), or an ensemble config (--config)');
+  return [parseMemberSpec({ backbone: flags.backbone }, defaults)];
+}
+
+function printResult(result: TrainResult): void {
+  const out = process.stdout;
+  out.write(formatResultsText(result.rows) + '\n\n');
+  for (const t of result.extraTargets) out.write(`Extra target ${t.name}: error rate ${pct(t.evaluation.errorRate)} (TTA ${pct(t.evaluationTta.errorRate)})\n`);
+  out.write(formatEvaluationText(result.evaluation, result.rows.length > 1 ? 'Validation (ensemble, TTA)' : 'Validation (TTA)') + '\n');
+  out.write(`\nModel saved to ${result.outDir} (report.md, metrics.json and plots inside). Total ${result.timings.totalSeconds.toFixed(1)} s.\n`);
+}
+
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('Extract features of a labelled image collection with a pretrained backbone, train a head, evaluate it on an honest validation split, and save a model bundle.')
+    .description(
+      'Train a classifier, or an ensemble, on a labelled image collection: frozen pretrained backbones extract features of the plain view and of ' +
+        'fastai-style augmented views (cached on disk), light heads train on them in seconds, members are evaluated with and without TTA on an ' +
+        'honest near-duplicate-aware validation split, and the model bundle is saved.',
+    )
     .requiredOption('-d, --data <path>', 'dataset: an image folder (<root>/<label>/<file>), a CSV list (path,label[,group]) or a Kaggle folder (train.csv + train_images/)')
-    .requiredOption('-b, --backbone <ref>', 'backbone: a registered name (see `lensemble models list`), a path to an .onnx file, or hf:org/repo/file.onnx[@revision]')
+    .option('-b, --backbone <ref>', 'backbone of a single model: a registered name (see `lensemble models list`), a path to an .onnx file, or hf:org/repo/file.onnx[@revision]')
+    .option('--member <spec>', 'an ensemble member, repeatable: backbone[,size=320][,resize=squish][,head=mlp][,views=4][,tta=fastai|flip|none][,weight=1][,epochs=..]', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--config <file.json>', 'ensemble config: { "defaults": {...}, "members": [{ "backbone": ..., "size": ..., ... }] }')
     .requiredOption('-o, --out <dir>', 'run folder to write the model bundle and reports into')
     .option('--valid <path>', 'explicit validation set (folder or CSV); replaces the random split')
     .option('--valid-pct <fraction>', 'fraction of images held out for validation (stratified, by near-duplicate group)', parseNumberOption('--valid-pct', { min: 0.01, max: 0.9 }), 0.2)
-    .option('--seed <n>', 'seed for the split, the head initialisation and shuffling', parseNumberOption('--seed', { integer: true, min: 0 }), 42)
+    .option('--seed <n>', 'seed for the split, augmentation, head initialisation and shuffling', parseNumberOption('--seed', { integer: true, min: 0 }), 42)
     .option('--no-dedup', 'do not group near-duplicate images (flipped/rotated/rescaled copies) before splitting')
     .option('--dedup-distance <bits>', 'max Hamming distance (of 64) between perceptual hashes for two images to count as near-duplicates', parseNumberOption('--dedup-distance', { integer: true, min: 0, max: 32 }), 10)
     .option('--group-column <name>', 'CSV column whose values group images that must stay on one side of the split')
-    .option('--size <n|WxH>', 'model input size, e.g. 224 or 320x240 (default: the backbone\'s)')
+    .option('--cv <k>', 'also report group-aware k-fold cross-validation accuracy of every member (plain features)', parseNumberOption('--cv', { integer: true, min: 2, max: 20 }))
+    .option('--targets <columns>', 'extra target columns to learn beside the label, comma-separated (e.g. variety for Paddy Doctor)')
+    .option('--size <n|WxH>', "model input size, e.g. 224 or 320x240 (default: the backbone's)")
     .option('--resize <method>', `how images reach the input size: ${resizeMethods.join(' | ')} (default: the backbone's, usually crop)`, parseChoice('--resize', resizeMethods))
     .option('--crop-pct <fraction>', 'for --resize crop: fraction of the centred region kept (0.875 = resize 256, crop 224; 1 = fastai)', parseNumberOption('--crop-pct', { min: 0.05, max: 1 }))
     .option('--interpolation <kind>', `resampling filter: ${interpolations.join(' | ')}`, parseChoice('--interpolation', interpolations))
-    .option('--head <kind>', `classifier head: ${headKinds.join(' | ')}`, parseChoice('--head', headKinds), 'linear')
+    .option('--views <k>', 'augmented views per training image (fastai aug_transforms: flip, rotate ±10°, zoom 1–1.1, warp 0.2, lighting 0.2, random-resized crop 0.75); default 4, 0 = plain only', parseNumberOption('--views', { integer: true, min: 0, max: 64 }))
+    .option('--tta <kind>', 'test-time augmentation: fastai (4 augmented passes, 0.75·mean + 0.25·plain) | flip | none (default fastai)', parseChoice('--tta', ttaKinds))
+    .option('--head <kind>', `classifier head: ${headKinds.join(' | ')} (default mlp)`, parseChoice('--head', headKinds))
     .option('--epochs <n>', 'maximum training epochs of the head (early stopping on validation loss may end sooner)', parseNumberOption('--epochs', { integer: true, min: 1 }))
     .option('--lr <rate>', 'peak learning rate of the one-cycle schedule (default: found with the learning-rate finder)', parseNumberOption('--lr', { min: 0 }))
     .option('--wd <decay>', 'AdamW weight decay', parseNumberOption('--wd', { min: 0 }))
@@ -76,7 +130,9 @@ export function registerTrain(program: Command): void {
       const result = await train({
         data: flags.data,
         valid: flags.valid,
-        backbone: flags.backbone,
+        members: membersFromFlags(flags),
+        cv: flags.cv,
+        targets: flags.targets ? flags.targets.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
         backboneOverrides: { inputName: flags.inputName, featureOutput: flags.outputName, pooling: flags.pooling, mean: flags.mean, std: flags.std },
         out: flags.out,
         validPct: flags.validPct,
@@ -84,12 +140,6 @@ export function registerTrain(program: Command): void {
         dedup: flags.dedup,
         dedupDistance: flags.dedupDistance,
         read: { groupColumn: flags.groupColumn },
-        size: flags.size,
-        resize: flags.resize,
-        cropPct: flags.cropPct,
-        interpolation: flags.interpolation,
-        head: flags.head,
-        headOptions: stripUndefined({ epochs: flags.epochs, lr: flags.lr, weightDecay: flags.wd, labelSmoothing: flags.labelSmoothing, hidden: flags.hidden, dropout: flags.dropout }),
         device: flags.device,
         cacheDir: flags.cacheDir,
         batchSize: flags.batchSize,
@@ -97,10 +147,10 @@ export function registerTrain(program: Command): void {
         log: makeLogger({ quiet: flags.quiet || flags.json }),
       });
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ model: result.outDir, ...result.evaluation, timings: result.timings }, null, 2) + '\n');
+        const { evaluation, evaluationPlain, rows, extraTargets, timings } = result;
+        process.stdout.write(JSON.stringify({ model: result.outDir, ...evaluation, plain: { accuracy: evaluationPlain.accuracy, errorRate: evaluationPlain.errorRate }, members: rows, extraTargets: extraTargets.map((t) => ({ name: t.name, errorRate: t.evaluation.errorRate, errorRateTta: t.evaluationTta.errorRate })), timings }, null, 2) + '\n');
       } else {
-        process.stdout.write(formatEvaluationText(result.evaluation, 'Validation') + '\n');
-        process.stdout.write(`\nModel saved to ${result.outDir} (report.md inside). Total ${result.timings.totalSeconds.toFixed(1)} s.\n`);
+        printResult(result);
       }
     });
 }

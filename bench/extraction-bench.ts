@@ -1,0 +1,92 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { resolveDataConfig } from '../src/backbone/data-config.js';
+import { resolveBackbone } from '../src/backbone/resolve.js';
+import { openBackbone } from '../src/backbone/session.js';
+import { identifyImages } from '../src/dataset/identify.js';
+import { readDataset } from '../src/dataset/read-dataset.js';
+import { extractFeatures } from '../src/features/extract.js';
+import { resizeForModel, writeNormalizedChw } from '../src/images/preprocess.js';
+
+export interface ExtractionBenchOptions {
+  dataDir?: string;
+  backbone?: string;
+  images?: number;
+  batchSize?: number;
+  size?: number;
+  log?: (line: string) => void;
+}
+
+export interface ExtractionBenchResult {
+  backbone: string;
+  images: number;
+  batchSize: number;
+  size: number;
+  /** onnxruntime alone on pre-decoded, pre-normalised tensors. */
+  ortOnlyImagesPerSecond: number;
+  /** decode → resize → normalise → onnxruntime → feature cache, as `lensemble train` runs it. */
+  wholePathImagesPerSecond: number;
+  /** wholePath / ortOnly: the share of backbone throughput the full path keeps. */
+  ratio: number;
+}
+
+/** Feature-extraction throughput: the whole path against onnxruntime alone, in one run. */
+export async function runExtractionBench(options: ExtractionBenchOptions = {}): Promise<ExtractionBenchResult> {
+  const log = options.log ?? console.log;
+  const dataDir = options.dataDir ?? '../shared/data/rice-leaf';
+  const count = options.images ?? 512;
+  const batchSize = options.batchSize ?? 32;
+  const dataset = await readDataset(dataDir);
+  const step = Math.max(1, Math.floor(dataset.records.length / count));
+  const records = dataset.records.filter((_, i) => i % step === 0).slice(0, count);
+  const { ok } = await identifyImages(records);
+  const session = await openBackbone(await resolveBackbone(options.backbone ?? 'mobilenetv2_100'));
+  const preprocess = resolveDataConfig(session.spec, { size: options.size ?? 224 });
+  const pixels = 3 * preprocess.width * preprocess.height;
+
+  // Peer: the backbone alone, fed tensors prepared in advance.
+  const tensors: Float32Array[] = [];
+  for (let i = 0; i < ok.length; i += batchSize) {
+    const batch = ok.slice(i, i + batchSize);
+    const t = new Float32Array(batch.length * pixels);
+    for (let j = 0; j < batch.length; j++) {
+      const img = await resizeForModel(readFileSync(batch[j].record.path), batch[j].record.path, preprocess);
+      writeNormalizedChw(img, preprocess, t, j * pixels);
+    }
+    tensors.push(t);
+  }
+  await session.embed(tensors[0], Math.min(batchSize, ok.length), preprocess.width, preprocess.height); // warm-up
+  let started = performance.now();
+  for (const t of tensors) await session.embed(t, t.length / pixels, preprocess.width, preprocess.height);
+  const ortOnly = ok.length / ((performance.now() - started) / 1000);
+
+  // The whole path, into a fresh cache (nothing reused).
+  const cacheRoot = mkdtempSync(join(tmpdir(), 'lensemble-bench-'));
+  started = performance.now();
+  const result = await extractFeatures({
+    session,
+    preprocess,
+    items: ok.map((o) => ({ id: o.record.id, path: o.record.path, contentHash: o.contentHash })),
+    cacheRoot,
+    batchSize,
+    progress: false,
+  });
+  const whole = result.computed / ((performance.now() - started) / 1000);
+  rmSync(cacheRoot, { recursive: true, force: true });
+  await session.close();
+  const out = {
+    backbone: session.spec.name,
+    images: ok.length,
+    batchSize,
+    size: preprocess.width,
+    ortOnlyImagesPerSecond: ortOnly,
+    wholePathImagesPerSecond: whole,
+    ratio: whole / ortOnly,
+  };
+  log(`extraction ${out.backbone}@${out.size}, ${out.images} images: onnxruntime alone ${ortOnly.toFixed(1)} img/s, whole path ${whole.toFixed(1)} img/s, ratio ${out.ratio.toFixed(2)}`);
+  return out;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await runExtractionBench();

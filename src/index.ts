@@ -1,0 +1,43 @@
+// lensemble's library API: everything the CLI does, importable from TypeScript.
+export { train, type TrainOptions, type TrainResult } from './pipeline/train.js';
+export { predict, type Prediction, type PredictResult } from './pipeline/predict.js';
+export { evaluateModel, type EvaluateResult } from './pipeline/evaluate.js';
+export { writeSubmission, type SubmitResult } from './pipeline/submit.js';
+export { prepareTrainingData, defaultSplitOptions, type PreparedData, type SplitOptions } from './pipeline/prepare-data.js';
+
+export { readDataset, type ReadDatasetOptions } from './dataset/read-dataset.js';
+export type { Dataset, ImageRecord } from './dataset/types.js';
+export { scanRecords, type ScanResult, type SkippedImage } from './dataset/scan.js';
+
+export { decodeImage, ImageReadError } from './images/decode.js';
+export { resizeForModel, writeNormalizedChw } from './images/preprocess.js';
+export { defaultPreprocess, type PreprocessSpec } from './images/preprocess-spec.js';
+export { augment, sampleAugmentParams, augmentImage } from './images/augment.js';
+export { fastaiDefaults, flipOnlySpec, resolveAugmentSpec, type AugmentSpec } from './images/augment-spec.js';
+
+export { backboneRegistry, findRegisteredBackbone } from './backbone/registry.js';
+export { resolveBackbone, type ResolvedBackbone } from './backbone/resolve.js';
+export { openBackbone, type BackboneSession } from './backbone/session.js';
+export { resolveDataConfig } from './backbone/data-config.js';
+export { downloadHubFile } from './backbone/hub.js';
+
+export { extractFeatures } from './features/extract.js';
+export { openFeatureStore, type FeatureStore } from './features/feature-store.js';
+
+export type { Classifier, SerializedClassifier } from './heads/classifier.js';
+export { createHead, classifierFromJSON, headKinds } from './heads/registry.js';
+export { createLinearHead } from './heads/linear.js';
+export { createMlpHead } from './heads/mlp.js';
+export { createRandomForest } from './heads/random-forest.js';
+export { createSvm } from './heads/svm.js';
+export { createKnn } from './heads/knn.js';
+export { createLda } from './heads/lda.js';
+export { crossValidate, stratifiedKFold } from './evaluate/cross-validate.js';
+
+export { averageProbabilities } from './ensemble/average.js';
+export { combineTta } from './ensemble/tta.js';
+export { parseMemberString, readEnsembleConfig, type MemberSpec } from './ensemble/member-spec.js';
+
+export { evaluateProbabilities, type Evaluation } from './evaluate/metrics.js';
+export { loadBundle, saveBundle, type LoadedBundle } from './bundle/bundle.js';
+export type { Matrix } from './util/matrix.js';
