@@ -1,11 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { defaultPreprocess, type PreprocessSpec } from '../images/preprocess-spec.js';
 import { LensembleError } from '../util/errors.js';
 import { sha256File } from '../util/hash.js';
 import { defaultCacheDir, findSharedDir } from '../util/paths.js';
-import { downloadHubFile } from './hub.js';
-import { findRegisteredBackbone } from './registry.js';
+import { downloadHubFile, hubCachePath } from './hub.js';
+import { backboneRegistry, findRegisteredBackbone } from './registry.js';
 import type { BackboneSpec, Pooling } from './spec.js';
 
 /** Flags that override a backbone's defaults (mainly for a bare `.onnx` file). */
@@ -45,6 +45,13 @@ export async function resolveBackbone(reference: string, options: ResolveOptions
  * model bundle was trained with) or the spec's own.
  */
 export async function resolveBackboneSpec(spec: BackboneSpec, options: ResolveOptions & { expectedSha256?: string } = {}): Promise<ResolvedBackbone> {
+  const expectedSha = options.expectedSha256 ?? spec.sha256;
+  if (spec.source.kind === 'file' && !existsSync(spec.source.path) && expectedSha) {
+    // A bundle moved to another machine: the same weights may sit elsewhere (shared folder, hub cache).
+    const found = await findKnownModelBySha(expectedSha, options.cacheDir ?? defaultCacheDir());
+    if (found) return { spec, modelPath: found, sha256: expectedSha };
+    throw new LensembleError(`backbone ONNX file not found (and no known model has its sha256 ${expectedSha.slice(0, 16)}…); put the file back or give its path`, spec.source.path);
+  }
   const modelPath = await locateModelFile(spec, options);
   const sha256 = await cachedSha256(modelPath);
   const expected = options.expectedSha256 ?? spec.sha256;
@@ -63,8 +70,10 @@ export function specFor(reference: string): BackboneSpec {
 }
 
 function localFileSpec(path: string): BackboneSpec {
+  // "models/mobilenetv2/model.onnx" is better named by its folder.
+  const stem = basename(path, '.onnx');
   return {
-    name: basename(path, '.onnx'),
+    name: stem === 'model' ? basename(dirname(resolve(path))) : stem,
     description: `ONNX file ${path}`,
     source: { kind: 'file', path: resolve(path) },
     inputName: '',
@@ -135,6 +144,17 @@ async function locateModelFile(spec: BackboneSpec, options: ResolveOptions): Pro
       return result.path;
     }
   }
+}
+
+/** A registered model already on this machine (shared folder or hub cache) whose file has this sha256. */
+async function findKnownModelBySha(sha256: string, cacheDir: string): Promise<string | undefined> {
+  const shared = findSharedDir();
+  for (const spec of backboneRegistry) {
+    const { source } = spec;
+    const path = source.kind === 'shared' ? (shared ? join(shared, source.path) : undefined) : source.kind === 'hub' ? hubCachePath(cacheDir, source) : source.path;
+    if (path && existsSync(path) && (await cachedSha256(path)) === sha256) return path;
+  }
+  return undefined;
 }
 
 const hashMemo = new Map<string, string>();

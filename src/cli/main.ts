@@ -5,6 +5,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
+import { registerServe } from './commands/serve.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerTrain } from './commands/train.js';
 import { registerTraces } from './commands/traces.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerPredict(program);
   registerSubmit(program);
+  registerServe(program);
   registerTraces(program);
   registerModels(program);
   registerDemo(program);

@@ -1,4 +1,5 @@
 import type { SerializedClassifier } from './classifier.js';
+import { LINEAR_HEAD_DEFAULTS } from './linear.js';
 import { createNeuralHead, type NeuralHead, type NeuralHeadOptions, neuralHeadFromJSON } from './neural-head.js';
 
 export type MlpHeadOptions = NeuralHeadOptions;
@@ -11,26 +12,11 @@ export type MlpHeadOptions = NeuralHeadOptions;
  * input dropout cost ~1.3 points (hidden 512, one view per image).
  */
 export const MLP_HEAD_DEFAULTS: MlpHeadOptions = {
+  ...LINEAR_HEAD_DEFAULTS,
   hidden: [256],
-  epochs: 30,
-  batchSize: 64,
-  lr: null,
-  weightDecay: 0.01,
-  labelSmoothing: 0.1,
   inputDropout: 0.25,
   dropout: 0.5,
-  l2: 0,
-  patience: 5,
-  minDelta: 0,
-  pctStart: 0.25,
-  div: 25,
-  divFinal: 1e5,
-  moms: [0.95, 0.85, 0.95],
-  beta2: 0.99,
-  eps: 1e-5,
   init: 'kaiming',
-  seed: 0,
-  backend: 'auto',
 };
 
 /** Linear → ReLU → Dropout (× hidden.length) → Linear on standardised features, trained like a fastai head. */

@@ -1,0 +1,86 @@
+import sharp from 'sharp';
+import type { Device } from '../backbone/session.js';
+import type { LoadedBundle } from '../bundle/bundle.js';
+import type { IdentifiedImage } from '../dataset/identify.js';
+import { describeDecodeFailure } from '../images/decode.js';
+import { inferBundle } from '../pipeline/bundle-inference.js';
+import { row } from '../util/matrix.js';
+import type { Upload } from './uploads.js';
+
+export interface ServedPrediction {
+  name: string;
+  label: string;
+  confidence: number;
+  probabilities: Record<string, number>;
+  /** Extra targets (e.g. variety) for multi-target models. */
+  targets?: Record<string, { label: string; confidence: number; probabilities: Record<string, number> }>;
+}
+
+export interface SkippedUpload {
+  name: string;
+  reason: string;
+}
+
+export interface ClassifyResult {
+  predictions: ServedPrediction[];
+  skipped: SkippedUpload[];
+}
+
+export interface ClassifyOptions {
+  cacheDir: string;
+  device: Device;
+  tta: boolean;
+  batchSize?: number;
+}
+
+/**
+ * Reads only the header of each upload (off the main thread, in libvips), so empty files and non-images
+ * are turned away with their reason before they wait for the model.
+ */
+export async function screenUploads(uploads: Upload[]): Promise<{ images: IdentifiedImage[]; skipped: SkippedUpload[] }> {
+  const images: IdentifiedImage[] = [];
+  const skipped: SkippedUpload[] = [];
+  for (const upload of uploads) {
+    if (upload.bytes === 0) {
+      skipped.push({ name: upload.name, reason: 'empty file (0 bytes)' });
+      continue;
+    }
+    try {
+      const meta = await sharp(upload.path).metadata();
+      if (!meta.width || !meta.height) throw new Error('unsupported image format');
+      images.push({ record: { id: upload.name, path: upload.path }, contentHash: upload.sha256 });
+    } catch (err) {
+      skipped.push({ name: upload.name, reason: describeDecodeFailure(err) });
+    }
+  }
+  return { images, skipped };
+}
+
+const round = (x: number): number => Math.round(x * 1e6) / 1e6;
+
+function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
+  return best;
+}
+
+function describe(labels: string[], p: Float32Array) {
+  const best = argmax(p);
+  return { label: labels[best], confidence: round(p[best]), probabilities: Object.fromEntries(labels.map((l, k) => [l, round(p[k])])) };
+}
+
+/** Runs the whole bundle (every member, TTA, ensemble average) on identified images. */
+export async function classifyImages(bundle: LoadedBundle, images: IdentifiedImage[], options: ClassifyOptions): Promise<ClassifyResult> {
+  if (images.length === 0) return { predictions: [], skipped: [] };
+  const result = await inferBundle(bundle, images, { cacheDir: options.cacheDir, device: options.device, tta: options.tta, batchSize: options.batchSize, progress: false });
+  const { labels } = bundle.manifest;
+  const extraTargets = Object.entries(bundle.manifest.extraTargets ?? {});
+  const predictions = result.images.map((img, i): ServedPrediction => {
+    const prediction: ServedPrediction = { name: img.record.id, ...describe(labels, row(result.probabilities, i)) };
+    if (extraTargets.length) {
+      prediction.targets = Object.fromEntries(extraTargets.map(([t, names]) => [t, describe(names, row(result.extraProbabilities[t], i))]));
+    }
+    return prediction;
+  });
+  return { predictions, skipped: result.skipped.map((s) => ({ name: s.id, reason: s.reason })) };
+}

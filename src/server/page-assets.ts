@@ -1,0 +1,200 @@
+// The web page's inline style and script (no CDN, no framework: the page works offline).
+// Kept as plain strings; page.ts puts them in the HTML and allows exactly them by hash in the CSP.
+
+export const PAGE_STYLE = `
+:root { color-scheme: light dark; --bg: #f6f7f9; --card: #fff; --text: #1b1f24; --muted: #5b6470; --line: #d9dde3;
+  --accent: #1f6feb; --accent-soft: #dbe7fd; --bar: #9db8e8; --bad: #b42318; --focus: #f59e0b; }
+@media (prefers-color-scheme: dark) {
+  :root { --bg: #111418; --card: #1a1f26; --text: #e6e9ee; --muted: #9aa4b2; --line: #2d3540;
+    --accent: #5b9bff; --accent-soft: #1d2c45; --bar: #3b5a8c; --bad: #ff8a7a; }
+}
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--text); }
+main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.05rem; margin: 0; }
+.muted { color: var(--muted); }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+#model { margin: 0 0 1.25rem; font-size: .95rem; }
+#model ul { margin: .25rem 0 0; padding-left: 1.2rem; }
+form { margin: 0 0 1rem; }
+.drop { display: block; border: 2px dashed var(--line); border-radius: 12px; background: var(--card); padding: 2rem 1rem;
+  text-align: center; cursor: pointer; transition: border-color .15s, background .15s; }
+.drop:hover, .drop.over { border-color: var(--accent); background: var(--accent-soft); }
+.drop strong { color: var(--accent); }
+.drop input { position: absolute; opacity: 0; width: 1px; height: 1px; }
+.drop:focus-within { outline: 3px solid var(--focus); outline-offset: 2px; }
+.actions { display: flex; gap: .75rem; align-items: center; margin-top: .75rem; flex-wrap: wrap; }
+button { font: inherit; padding: .4rem .9rem; border-radius: 8px; border: 1px solid var(--line); background: var(--card); color: var(--text); cursor: pointer; }
+button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+#status { min-height: 1.5em; margin: 0; }
+#results { list-style: none; padding: 0; margin: 0; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: .9rem; display: grid;
+  grid-template-columns: 96px 1fr; gap: .25rem .9rem; align-content: start; }
+.card img { width: 96px; height: 96px; object-fit: cover; border-radius: 8px; background: var(--line); grid-row: span 2; }
+.card .name { font-size: .85rem; color: var(--muted); overflow-wrap: anywhere; margin: 0; }
+.card .verdict { margin: 0; font-size: 1.2rem; font-weight: 600; }
+.card .verdict .conf { font-weight: 400; color: var(--muted); font-size: 1rem; }
+.card .error { color: var(--bad); margin: 0; }
+.card .bars { grid-column: 1 / -1; margin: .4rem 0 0; padding: 0; list-style: none; }
+.card .target { grid-column: 1 / -1; margin: .6rem 0 0; font-size: .95rem; }
+.bars li { display: grid; grid-template-columns: minmax(0, 9rem) 1fr 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
+.bars .cls { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bars .track { height: .6rem; border-radius: 99px; background: var(--line); overflow: hidden; }
+.bars .fill { height: 100%; background: var(--bar); border-radius: 99px; }
+.bars li.top .fill { background: var(--accent); }
+.bars li.top .cls { font-weight: 600; }
+.bars .pct { text-align: right; font-variant-numeric: tabular-nums; }
+.pending { color: var(--muted); margin: 0; }
+@media (prefers-reduced-motion: reduce) { * { transition: none !important; } }
+`;
+
+export const PAGE_SCRIPT = `
+(() => {
+  'use strict';
+  const form = document.getElementById('upload');
+  const input = document.getElementById('files');
+  const drop = document.getElementById('drop');
+  const results = document.getElementById('results');
+  const status = document.getElementById('status');
+  const modelBox = document.getElementById('model');
+  const clear = document.getElementById('clear');
+  let maxBytes = 20 * 1024 * 1024;
+  const maxFiles = 32;
+
+  const pct = (p) => (p * 100).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1) + '%';
+  const el = (tag, props, children) => {
+    const node = document.createElement(tag);
+    if (props) for (const [k, v] of Object.entries(props)) {
+      if (k === 'text') node.textContent = v; else if (k === 'class') node.className = v; else node.setAttribute(k, v);
+    }
+    for (const c of children || []) if (c) node.append(c);
+    return node;
+  };
+  const size = (n) => n >= 1048576 ? (n / 1048576).toFixed(1) + ' MB' : n >= 1024 ? (n / 1024).toFixed(1) + ' KB' : n + ' bytes';
+
+  fetch('api/model').then((r) => r.json()).then((info) => {
+    maxBytes = info.serving.maxBytes;
+    const v = info.validation;
+    const extra = Object.keys(info.extraTargets || {});
+    modelBox.replaceChildren(
+      el('p', { text: info.labels.length + ' classes: ' + info.labels.join(', ') + (extra.length ? ' · extra targets: ' + extra.join(', ') : '') }),
+      el('p', { class: 'muted', text: (v ? 'Validation accuracy ' + pct(v.accuracy) + ' on ' + v.n + ' images · ' : '') +
+        (info.serving.tta ? 'test-time augmentation on' : 'test-time augmentation off') + ' · up to ' + size(maxBytes) + ' per request' }),
+      el('ul', null, info.members.map((m) => el('li', { text: m.name + ' — ' + (m.backbone ? m.backbone + ' at ' + m.inputSize.width + '×' + m.inputSize.height : m.kind) + ', ' + m.head + ' head' }))),
+    );
+  }).catch(() => { modelBox.textContent = 'Could not load the model description.'; });
+
+  function bars(probabilities, best) {
+    const rows = Object.entries(probabilities).sort((a, b) => b[1] - a[1]);
+    return el('ul', { class: 'bars' }, rows.map(([name, p]) => {
+      const fill = el('div', { class: 'fill' });
+      fill.style.width = (p * 100).toFixed(2) + '%';
+      return el('li', { class: name === best ? 'top' : '' }, [
+        el('span', { class: 'cls', title: name, text: name }),
+        el('div', { class: 'track', 'aria-hidden': 'true' }, [fill]),
+        el('span', { class: 'pct', text: pct(p) }),
+      ]);
+    }));
+  }
+
+  function card(file, name) {
+    const img = el('img', { alt: '' });
+    const url = URL.createObjectURL(file);
+    img.src = url;
+    img.addEventListener('error', () => { img.removeAttribute('src'); }, { once: true });
+    const body = el('p', { class: 'pending', text: 'Waiting…' });
+    const item = el('li', { class: 'card' }, [img, el('p', { class: 'name', text: name }), body]);
+    item.dataset.url = url;
+    results.prepend(item);
+    return {
+      show(prediction) {
+        const parts = [el('h2', { class: 'verdict' }, [prediction.label + ' ', el('span', { class: 'conf', text: pct(prediction.confidence) })]), bars(prediction.probabilities, prediction.label)];
+        for (const [target, t] of Object.entries(prediction.targets || {})) {
+          parts.push(el('p', { class: 'target' }, [el('strong', { text: target + ': ' }), t.label + ' (' + pct(t.confidence) + ')']));
+          if (t.probabilities) parts.push(bars(t.probabilities, t.label));
+        }
+        body.replaceWith(...parts);
+        img.alt = name + ': ' + prediction.label;
+      },
+      fail(reason) { body.replaceWith(el('p', { class: 'error', text: 'Not classified: ' + reason })); },
+    };
+  }
+
+  function uniqueNamer() {
+    const seen = new Set();
+    return (name) => {
+      let candidate = name;
+      for (let k = 2; seen.has(candidate); k++) candidate = name + ' (' + k + ')';
+      seen.add(candidate);
+      return candidate;
+    };
+  }
+
+  function batches(items) {
+    const out = [];
+    let current = [], bytes = 0;
+    for (const item of items) {
+      const extra = item.file.size + 512;
+      if (current.length && (bytes + extra > maxBytes || current.length >= maxFiles)) { out.push(current); current = []; bytes = 0; }
+      current.push(item); bytes += extra;
+    }
+    if (current.length) out.push(current);
+    return out;
+  }
+
+  async function send(batch) {
+    const data = new FormData();
+    for (const item of batch) data.append('file', item.file, item.name);
+    let reply;
+    try {
+      const response = await fetch('api/predict', { method: 'POST', body: data });
+      reply = await response.json().catch(() => ({ error: 'HTTP ' + response.status }));
+    } catch (err) {
+      reply = { error: 'the server could not be reached' };
+    }
+    const byName = new Map(batch.map((item) => [item.name, item.view]));
+    let done = 0;
+    for (const p of reply.predictions || []) { const v = byName.get(p.name); if (v) { v.show(p); byName.delete(p.name); done++; } }
+    for (const s of reply.skipped || []) { const v = byName.get(s.name); if (v) { v.fail(s.reason); byName.delete(s.name); } }
+    for (const v of byName.values()) v.fail(reply.error || 'no answer for this file');
+    return done;
+  }
+
+  async function classify(fileList) {
+    const files = Array.from(fileList || []);
+    if (!files.length) return;
+    const unique = uniqueNamer();
+    const items = [];
+    for (const file of files) {
+      const name = unique(file.name || 'pasted image');
+      const view = card(file, name);
+      if (file.size + 512 > maxBytes) view.fail('larger than the ' + size(maxBytes) + ' limit');
+      else items.push({ file, name, view });
+    }
+    status.textContent = 'Classifying ' + items.length + (items.length === 1 ? ' image…' : ' images…');
+    let done = 0;
+    for (const batch of batches(items)) done += await send(batch);
+    status.textContent = 'Classified ' + done + ' of ' + files.length + (files.length === 1 ? ' image.' : ' images.');
+  }
+
+  form.addEventListener('submit', (e) => { e.preventDefault(); classify(input.files); input.value = ''; });
+  input.addEventListener('change', () => { classify(input.files); input.value = ''; });
+  for (const type of ['dragenter', 'dragover']) drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add('over'); });
+  for (const type of ['dragleave', 'drop']) drop.addEventListener(type, () => drop.classList.remove('over'));
+  // Dropping anywhere on the page classifies (instead of the browser opening the file).
+  document.addEventListener('dragover', (e) => e.preventDefault());
+  document.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); classify(e.dataTransfer && e.dataTransfer.files); });
+  document.addEventListener('paste', (e) => {
+    const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+    if (files.length) classify(files);
+  });
+  clear.addEventListener('click', () => {
+    for (const item of results.querySelectorAll('[data-url]')) URL.revokeObjectURL(item.dataset.url);
+    results.replaceChildren();
+    status.textContent = '';
+    input.focus();
+  });
+  document.getElementById('submit').hidden = true;
+})();
+`;

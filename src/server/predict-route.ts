@@ -1,0 +1,55 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LoadedBundle } from '../bundle/bundle.js';
+import { classifyImages, screenUploads, type ClassifyOptions, type SkippedUpload } from './classify.js';
+import { HttpError } from './http-error.js';
+import { sendJson } from './respond.js';
+import type { SerialQueue } from './serial-queue.js';
+import { receiveUploads } from './uploads.js';
+
+export interface PredictRouteContext {
+  bundle: LoadedBundle;
+  queue: SerialQueue;
+  classify: ClassifyOptions;
+  /** The server's temp folder; each request gets its own folder inside, removed when it is answered. */
+  tempRoot: string;
+  maxBytes: number;
+  maxFiles: number;
+  /** Requests allowed to wait for the model before new ones get a 503. */
+  maxWaiting: number;
+}
+
+function noReadableImage(skipped: SkippedUpload[]): HttpError {
+  const list = skipped.map((s) => `${s.name}: ${s.reason}`);
+  const message = skipped.length === 1 ? list[0] : `none of the ${skipped.length} files is a readable image (${list.join('; ')})`;
+  return new HttpError(400, message, { predictions: [], skipped });
+}
+
+/**
+ * POST /api/predict: saves the uploads in a temp folder (hashing them on the way), turns away non-images,
+ * waits its turn in the queue, runs the bundle, answers `{ predictions, skipped }`, and removes the folder.
+ */
+export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
+  if (ctx.queue.waiting >= ctx.maxWaiting) {
+    throw new HttpError(503, `busy: ${ctx.queue.waiting} requests are already waiting for the model; try again shortly`, {}, { 'Retry-After': '5' });
+  }
+  let clientGone = false;
+  res.on('close', () => {
+    if (!res.writableFinished) clientGone = true;
+  });
+  const dir = await mkdtemp(join(ctx.tempRoot, 'request-'));
+  try {
+    const uploads = await receiveUploads(req, url, { dir, maxBytes: ctx.maxBytes, maxFiles: ctx.maxFiles });
+    const screened = await screenUploads(uploads);
+    if (screened.images.length === 0) throw noReadableImage(screened.skipped);
+    const result = await ctx.queue.run(async () => (clientGone ? undefined : classifyImages(ctx.bundle, screened.images, ctx.classify)));
+    if (!result) return 0;
+    const skipped = [...screened.skipped, ...result.skipped];
+    if (result.predictions.length === 0) throw noReadableImage(skipped);
+    sendJson(res, 200, { predictions: result.predictions, skipped });
+    return result.predictions.length;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,130 @@
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Device } from '../backbone/session.js';
+import type { LoadedBundle } from '../bundle/bundle.js';
+import { LensembleError, errorMessage } from '../util/errors.js';
+import { defaultCacheDir } from '../util/paths.js';
+import { loadServedModel } from './load-model.js';
+import { describeModel } from './model-info.js';
+import { renderPage } from './page.js';
+import { createHandler } from './routes.js';
+import { createSerialQueue, type SerialQueue } from './serial-queue.js';
+
+export const DEFAULT_MAX_BYTES = 20 * 1024 * 1024;
+
+export interface ServeOptions {
+  /** Model bundle folder written by `lensemble train`. */
+  model: string;
+  /** 0 = any free port (default 8080). */
+  port?: number;
+  /** Default 127.0.0.1 (this machine only). */
+  host?: string;
+  device?: Device;
+  cacheDir?: string;
+  /** Use the members' test-time augmentation (default true). */
+  tta?: boolean;
+  /** Largest request body accepted (default 20 MB). */
+  maxBytes?: number;
+  /** Most files in one multipart request (default 64). */
+  maxFiles?: number;
+  /** Requests allowed to wait for the model at once before new ones get a 503 (default 32). */
+  maxWaiting?: number;
+  batchSize?: number;
+  /** One line per request and lifecycle event (default: nowhere). */
+  log?: (line: string) => void;
+  /** How long shutdown waits for requests in progress before closing their connections (default 10 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningServer {
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  port: number;
+  bundle: LoadedBundle;
+  queue: SerialQueue;
+  /** Stops accepting, lets requests in progress finish (up to the grace period), removes temp files. */
+  close(): Promise<void>;
+}
+
+function urlFor(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : errorMessage(err);
+      reject(new LensembleError(`cannot listen on ${host}:${port} (${why})`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Loads the bundle once (failing fast if it or a backbone is missing), then serves the page and the API. */
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const device = options.device ?? 'cpu';
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const log = options.log ?? (() => {});
+  const bundle = await loadServedModel(options.model, { device, cacheDir });
+  const tta = options.tta ?? true;
+  const queue = createSerialQueue();
+  const tempRoot = await mkdtemp(join(tmpdir(), 'lensemble-serve-'));
+  const active = new Set<Promise<unknown>>();
+  let stopping = false;
+
+  const handler = createHandler({
+    bundle,
+    queue,
+    classify: { cacheDir, device, tta, batchSize: options.batchSize },
+    tempRoot,
+    maxBytes,
+    maxFiles: options.maxFiles ?? 64,
+    maxWaiting: options.maxWaiting ?? 32,
+    info: describeModel(bundle, { tta, device, maxBytes }),
+    page: renderPage(basename(bundle.dir)),
+    log,
+    stopping: () => stopping,
+  });
+  const server = createServer((req, res) => {
+    const done = new Promise((resolve) => res.once('close', resolve));
+    active.add(done);
+    void done.then(() => active.delete(done));
+    handler(req, res);
+  });
+
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await listen(server, options.port ?? 8080, host);
+  } catch (err) {
+    await rm(tempRoot, { recursive: true, force: true });
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stopping = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.shutdownGraceMs ?? 10_000)));
+      await Promise.race([Promise.allSettled([...active]).then(() => queue.idle()), grace]);
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await closed;
+      await rm(tempRoot, { recursive: true, force: true });
+    })();
+    return closing;
+  };
+  return { url: urlFor(host, port), port, bundle, queue, close };
+}
