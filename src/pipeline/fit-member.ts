@@ -5,6 +5,7 @@ import type { Classifier, FitReport } from '../heads/classifier.js';
 import { createHead, type HeadOptions } from '../heads/registry.js';
 import { zeros, type Matrix } from '../util/matrix.js';
 import type { PeakMemory } from '../util/memory.js';
+import { createProgress, type Progress } from '../util/progress.js';
 import type { MemberFeatures } from './member-features.js';
 
 /** One target to learn: class index per image (−1 = unknown, left out) and its class count. */
@@ -50,7 +51,7 @@ function trainingMatrix(features: MemberFeatures, hashes: string[], views: numbe
   return out;
 }
 
-function fitTarget(spec: MemberSpec, features: MemberFeatures, target: TargetLabels, hashes: string[], train: number[], valid: number[], seed: number): FittedTarget {
+function fitTarget(spec: MemberSpec, features: MemberFeatures, target: TargetLabels, hashes: string[], train: number[], valid: number[], seed: number, progress?: boolean, label = 'Training head'): FittedTarget {
   const known = (rows: number[]) => rows.filter((i) => target.y[i] >= 0);
   const trainRows = known(train);
   const validRows = known(valid);
@@ -62,7 +63,16 @@ function fitTarget(spec: MemberSpec, features: MemberFeatures, target: TargetLab
   const Xvalid = gatherFeatures(features.plain, validRows.map((i) => hashes[i]));
   const yValid = Int32Array.from(validRows, (i) => target.y[i]);
   const head = createHead(spec.head, target.labels.length, headOptionsOf(spec, seed));
-  const fit = head.fit(X, y, validRows.length ? { valid: { X: Xvalid, y: yValid } } : {});
+  let bar: Progress | undefined;
+  let last = 0;
+  const onProgress = (done: number, total: number, info?: Record<string, number>) => {
+    bar ??= createProgress(label, total, { unit: spec.head === 'random-forest' ? 'tree' : 'epoch', enabled: progress });
+    const loss = info?.validLoss ?? info?.trainLoss;
+    bar.tick(done - last, loss === undefined ? undefined : `loss ${loss.toFixed(4)}`);
+    last = done;
+  };
+  const fit = head.fit(X, y, { ...(validRows.length ? { valid: { X: Xvalid, y: yValid } } : {}), onProgress });
+  bar?.stop();
   const validProba = head.predictProba(Xvalid);
   const ttaViews = features.tta ? features.tta.views.map((v) => head.predictProba(gatherFeatures(features.tta!.store, validRows.map((i) => hashes[i]), v))) : [];
   return { head, fit, validProba, validProbaTta: combineTta(spec.tta, validProba, ttaViews, spec.ttaBeta), validRows };
@@ -76,10 +86,13 @@ export function fitMember(
   targets: { main: TargetLabels; extra: TargetLabels[] },
   seed: number,
   memory: PeakMemory,
+  progress?: boolean,
 ): FittedMember {
   const started = performance.now();
   memory.reset();
-  const main = fitTarget(features.spec, features, targets.main, hashes, split.train, split.valid, seed);
-  const extra = Object.fromEntries(targets.extra.map((t) => [t.name, fitTarget(features.spec, features, t, hashes, split.train, split.valid, seed)]));
+  const main = fitTarget(features.spec, features, targets.main, hashes, split.train, split.valid, seed, progress, `Head ${features.spec.head}`);
+  const extra = Object.fromEntries(
+    targets.extra.map((t) => [t.name, fitTarget(features.spec, features, t, hashes, split.train, split.valid, seed, progress, `Head ${t.name}`)]),
+  );
   return { main, extra, fitSeconds: (performance.now() - started) / 1000, peakMemory: memory.peak() };
 }

@@ -142,7 +142,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const names = uniqueNames(features.map((f) => f.spec.name ?? defaultMemberName(f.spec, f.arch, f.imageSize, f.resize)));
   const fitted: FittedMember[] = features.map((f, k) => {
-    const m = fitMember(f, hashes, split, { main: mainTarget, extra: extraTargets }, seed, memory);
+    const m = fitMember(f, hashes, split, { main: mainTarget, extra: extraTargets }, seed, memory, options.progress);
     log(`${names[k]}: ${f.spec.head} head fitted in ${m.fitSeconds.toFixed(2)} s`);
     return m;
   });

@@ -21,19 +21,23 @@ export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): voi
 /**
  * The request body as a stream that fails with a 413 as soon as more than `maxBytes` arrive (whatever
  * Content-Length said). After that the rest of the body is read and discarded, so the client — still
- * sending — gets to read the 413 instead of a reset connection. A client that goes away mid-body fails
- * it with a 400.
+ * sending — gets to read the 413 instead of a reset connection; the same when the consumer destroys the
+ * stream (a malformed form, too many files). A client that goes away mid-body fails it with a 400.
  */
 export function limitBody(req: IncomingMessage, maxBytes: number): Readable {
   const out = new PassThrough();
   let received = 0;
   let stopped = false;
-  const stop = (err: Error) => {
-    if (stopped) return;
-    stopped = true;
+  // From here on the rest of the body is read and discarded.
+  const drain = () => {
     req.off('data', onData);
     out.off('drain', onDrain);
     req.resume();
+  };
+  const stop = (err: Error) => {
+    if (stopped) return;
+    stopped = true;
+    drain();
     out.destroy(err);
   };
   const onData = (chunk: Buffer) => {
@@ -51,5 +55,9 @@ export function limitBody(req: IncomingMessage, maxBytes: number): Readable {
     if (!req.complete) stop(new HttpError(400, 'the upload was interrupted before the body was complete'));
   });
   req.on('error', (err) => stop(new HttpError(400, `the upload failed (${err.message})`)));
+  // A consumer that gave up (a parser error, too many files, a failed write) must not leave the body unread.
+  out.on('close', () => {
+    if (!req.complete) drain();
+  });
   return out;
 }

@@ -31,14 +31,14 @@ button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 #results { list-style: none; padding: 0; margin: 0; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: .9rem; display: grid;
   grid-template-columns: 96px 1fr; gap: .25rem .9rem; align-content: start; }
-.card img { width: 96px; height: 96px; object-fit: cover; border-radius: 8px; background: var(--line); grid-row: span 2; }
+.card img, .card .thumb { width: 96px; height: 96px; object-fit: cover; border-radius: 8px; background: var(--line); grid-row: span 2; }
 .card .name { font-size: .85rem; color: var(--muted); overflow-wrap: anywhere; margin: 0; }
-.card .verdict { margin: 0; font-size: 1.2rem; font-weight: 600; }
+.card .verdict { margin: 0; font-size: 1.2rem; font-weight: 600; overflow-wrap: anywhere; }
 .card .verdict .conf { font-weight: 400; color: var(--muted); font-size: 1rem; }
 .card .error { color: var(--bad); margin: 0; }
 .card .bars { grid-column: 1 / -1; margin: .4rem 0 0; padding: 0; list-style: none; }
 .card .target { grid-column: 1 / -1; margin: .6rem 0 0; font-size: .95rem; }
-.bars li { display: grid; grid-template-columns: minmax(0, 9rem) 1fr 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
+.bars li { display: grid; grid-template-columns: minmax(0, 11rem) 1fr 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
 .bars .cls { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .bars .track { height: .6rem; border-radius: 99px; background: var(--line); overflow: hidden; }
 .bars .fill { height: 100%; background: var(--bar); border-radius: 99px; }
@@ -71,19 +71,26 @@ export const PAGE_SCRIPT = `
     for (const c of children || []) if (c) node.append(c);
     return node;
   };
-  const size = (n) => n >= 1048576 ? (n / 1048576).toFixed(1) + ' MB' : n >= 1024 ? (n / 1024).toFixed(1) + ' KB' : n + ' bytes';
+  const size = (n) => n >= 1048576 ? +(n / 1048576).toFixed(1) + ' MB' : n >= 1024 ? +(n / 1024).toFixed(1) + ' KB' : n + ' bytes';
 
   fetch('api/model').then((r) => r.json()).then((info) => {
     maxBytes = info.serving.maxBytes;
     const v = info.validation;
     const extra = Object.keys(info.extraTargets || {});
     modelBox.replaceChildren(
-      el('p', { text: info.labels.length + ' classes: ' + info.labels.join(', ') + (extra.length ? ' · extra targets: ' + extra.join(', ') : '') }),
+      el('p', { text: 'Model ' + document.body.dataset.model + ': ' + info.labels.length + ' classes: ' + info.labels.join(', ') + (extra.length ? ' · extra targets: ' + extra.join(', ') : '') }),
       el('p', { class: 'muted', text: (v ? 'Validation accuracy ' + pct(v.accuracy) + ' on ' + v.n + ' images · ' : '') +
         (info.serving.tta ? 'test-time augmentation on' : 'test-time augmentation off') + ' · up to ' + size(maxBytes) + ' per request' }),
       el('ul', null, info.members.map((m) => el('li', { text: m.name + ' — ' + (m.backbone ? m.backbone + ' at ' + m.inputSize.width + '×' + m.inputSize.height : m.kind) + ', ' + m.head + ' head' }))),
     );
   }).catch(() => { modelBox.textContent = 'Could not load the model description.'; });
+
+  // Long snake_case labels may wrap after their underscores.
+  const breakable = (text) => {
+    const out = [];
+    text.split('_').forEach((part, i, all) => { out.push(part + (i < all.length - 1 ? '_' : '')); if (i < all.length - 1) out.push(el('wbr')); });
+    return out;
+  };
 
   function bars(probabilities, best) {
     const rows = Object.entries(probabilities).sort((a, b) => b[1] - a[1]);
@@ -102,14 +109,14 @@ export const PAGE_SCRIPT = `
     const img = el('img', { alt: '' });
     const url = URL.createObjectURL(file);
     img.src = url;
-    img.addEventListener('error', () => { img.removeAttribute('src'); }, { once: true });
+    img.addEventListener('error', () => img.replaceWith(el('div', { class: 'thumb', 'aria-hidden': 'true' })), { once: true });
     const body = el('p', { class: 'pending', text: 'Waiting…' });
     const item = el('li', { class: 'card' }, [img, el('p', { class: 'name', text: name }), body]);
     item.dataset.url = url;
-    results.prepend(item);
     return {
+      item,
       show(prediction) {
-        const parts = [el('h2', { class: 'verdict' }, [prediction.label + ' ', el('span', { class: 'conf', text: pct(prediction.confidence) })]), bars(prediction.probabilities, prediction.label)];
+        const parts = [el('h2', { class: 'verdict' }, [...breakable(prediction.label), ' ', el('span', { class: 'conf', text: pct(prediction.confidence) })]), bars(prediction.probabilities, prediction.label)];
         for (const [target, t] of Object.entries(prediction.targets || {})) {
           parts.push(el('p', { class: 'target' }, [el('strong', { text: target + ': ' }), t.label + ' (' + pct(t.confidence) + ')']));
           if (t.probabilities) parts.push(bars(t.probabilities, t.label));
@@ -166,12 +173,15 @@ export const PAGE_SCRIPT = `
     if (!files.length) return;
     const unique = uniqueNamer();
     const items = [];
+    const views = [];
     for (const file of files) {
       const name = unique(file.name || 'pasted image');
       const view = card(file, name);
+      views.push(view.item);
       if (file.size + 512 > maxBytes) view.fail('larger than the ' + size(maxBytes) + ' limit');
       else items.push({ file, name, view });
     }
+    results.prepend(...views);
     status.textContent = 'Classifying ' + items.length + (items.length === 1 ? ' image…' : ' images…');
     let done = 0;
     for (const batch of batches(items)) done += await send(batch);

@@ -23,11 +23,12 @@ export function renderPage(title: string): Page {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · lensemble</title>
+<link rel="icon" href="data:,">
 <style>${PAGE_STYLE}</style>
 </head>
-<body>
+<body data-model="${escapeHtml(title)}">
 <main>
-  <h1>${escapeHtml(title)}</h1>
+  <h1>Classify images</h1>
   <section id="model" aria-label="About the model"><p class="muted">Loading the model description…</p></section>
   <form id="upload" action="api/predict" method="post" enctype="multipart/form-data">
     <label class="drop" id="drop" for="files">

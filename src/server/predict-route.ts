@@ -1,17 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LoadedBundle } from '../bundle/bundle.js';
-import { classifyImages, screenUploads, type ClassifyOptions, type SkippedUpload } from './classify.js';
+import { screenUploads, type ServedPrediction, type SkippedUpload } from './classify.js';
 import { HttpError } from './http-error.js';
+import type { ModelThread } from './model-thread.js';
 import { sendJson } from './respond.js';
 import type { SerialQueue } from './serial-queue.js';
 import { receiveUploads } from './uploads.js';
 
 export interface PredictRouteContext {
-  bundle: LoadedBundle;
+  /** The model, in its worker thread. */
+  model: ModelThread;
   queue: SerialQueue;
-  classify: ClassifyOptions;
   /** The server's temp folder; each request gets its own folder inside, removed when it is answered. */
   tempRoot: string;
   maxBytes: number;
@@ -30,7 +30,7 @@ function noReadableImage(skipped: SkippedUpload[]): HttpError {
  * POST /api/predict: saves the uploads in a temp folder (hashing them on the way), turns away non-images,
  * waits its turn in the queue, runs the bundle, answers `{ predictions, skipped }`, and removes the folder.
  */
-export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number> {
+export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number | undefined> {
   if (ctx.queue.waiting >= ctx.maxWaiting) {
     throw new HttpError(503, `busy: ${ctx.queue.waiting} requests are already waiting for the model; try again shortly`, {}, { 'Retry-After': '5' });
   }
@@ -39,17 +39,23 @@ export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessa
     if (!res.writableFinished) clientGone = true;
   });
   const dir = await mkdtemp(join(ctx.tempRoot, 'request-'));
+  let reply: { predictions: ServedPrediction[]; skipped: SkippedUpload[] } | undefined;
   try {
-    const uploads = await receiveUploads(req, url, { dir, maxBytes: ctx.maxBytes, maxFiles: ctx.maxFiles });
+    const accept = () => {
+      if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
+    };
+    const uploads = await receiveUploads(req, url, { dir, maxBytes: ctx.maxBytes, maxFiles: ctx.maxFiles, accept });
     const screened = await screenUploads(uploads);
     if (screened.images.length === 0) throw noReadableImage(screened.skipped);
-    const result = await ctx.queue.run(async () => (clientGone ? undefined : classifyImages(ctx.bundle, screened.images, ctx.classify)));
-    if (!result) return 0;
+    const result = await ctx.queue.run(async () => (clientGone ? undefined : ctx.model.classify(screened.images)));
+    if (!result) return undefined; // the client has gone: nothing to answer
     const skipped = [...screened.skipped, ...result.skipped];
     if (result.predictions.length === 0) throw noReadableImage(skipped);
-    sendJson(res, 200, { predictions: result.predictions, skipped });
-    return result.predictions.length;
+    reply = { predictions: result.predictions, skipped };
   } finally {
+    // Removed before answering, so a client that has its answer knows its uploads are gone.
     await rm(dir, { recursive: true, force: true });
   }
+  sendJson(res, 200, reply);
+  return reply.predictions.length;
 }

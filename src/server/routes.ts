@@ -53,6 +53,10 @@ export function createHandler(ctx: AppContext): (req: IncomingMessage, res: Serv
       .catch((err: unknown) => sendError(res, err, ctx.log))
       .then((images) => {
         const ms = Math.round(performance.now() - started);
+        if (!res.headersSent) {
+          ctx.log(`${req.method} ${url.pathname} (client disconnected before the answer) ${ms} ms`);
+          return;
+        }
         const note = typeof images === 'number' ? ` ${images} image${images === 1 ? '' : 's'}` : '';
         ctx.log(`${req.method} ${url.pathname} ${res.statusCode}${note} ${ms} ms`);
       });

@@ -1,14 +1,14 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Device } from '../backbone/session.js';
-import type { LoadedBundle } from '../bundle/bundle.js';
+import { loadBundle, type LoadedBundle } from '../bundle/bundle.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
 import { defaultCacheDir } from '../util/paths.js';
-import { loadServedModel } from './load-model.js';
 import { describeModel } from './model-info.js';
+import { startModelThread } from './model-thread.js';
 import { renderPage } from './page.js';
 import { createHandler } from './routes.js';
 import { createSerialQueue, type SerialQueue } from './serial-queue.js';
@@ -45,6 +45,8 @@ export interface RunningServer {
   port: number;
   bundle: LoadedBundle;
   queue: SerialQueue;
+  /** The server's temp folder (each request's uploads live in a folder inside it until answered). */
+  tempDir: string;
   /** Stops accepting, lets requests in progress finish (up to the grace period), removes temp files. */
   close(): Promise<void>;
 }
@@ -74,17 +76,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const log = options.log ?? (() => {});
-  const bundle = await loadServedModel(options.model, { device, cacheDir });
   const tta = options.tta ?? true;
-  const queue = createSerialQueue();
+  // The manifest here (for /api/model and the page; a folder that is not a bundle fails at once), the model
+  // itself in a worker thread, which checks every backbone before the server listens.
+  const bundle = loadBundle(options.model);
   const tempRoot = await mkdtemp(join(tmpdir(), 'lensemble-serve-'));
+  const model = await startModelThread({ model: bundle.dir, device, cacheDir, tta, batchSize: options.batchSize }).catch(async (err: unknown) => {
+    await rm(tempRoot, { recursive: true, force: true });
+    throw err;
+  });
+  const queue = createSerialQueue();
   const active = new Set<Promise<unknown>>();
   let stopping = false;
 
   const handler = createHandler({
-    bundle,
+    model,
     queue,
-    classify: { cacheDir, device, tta, batchSize: options.batchSize },
     tempRoot,
     maxBytes,
     maxFiles: options.maxFiles ?? 64,
@@ -94,17 +101,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     log,
     stopping: () => stopping,
   });
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const done = new Promise((resolve) => res.once('close', resolve));
     active.add(done);
     void done.then(() => active.delete(done));
     handler(req, res);
-  });
+  };
+  const server = createServer(listener);
+  // `Expect: 100-continue` is answered by the predict route once it accepts the body (not for a 413/415).
+  server.on('checkContinue', listener);
 
   const host = options.host ?? '127.0.0.1';
   try {
     await listen(server, options.port ?? 8080, host);
   } catch (err) {
+    await model.close();
     await rm(tempRoot, { recursive: true, force: true });
     throw err;
   }
@@ -122,9 +133,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       clearTimeout(timer);
       server.closeAllConnections();
       await closed;
+      await model.close();
       await rm(tempRoot, { recursive: true, force: true });
     })();
     return closing;
   };
-  return { url: urlFor(host, port), port, bundle, queue, close };
+  return { url: urlFor(host, port), port, bundle, queue, tempDir: tempRoot, close };
 }

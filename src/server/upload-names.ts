@@ -1,7 +1,6 @@
 /** A display name from a client-supplied file name: no folders, no control characters, bounded length. */
 export function cleanName(raw: string | undefined, fallback: string): string {
   const base = (raw ?? '').split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
   const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 200);
   return clean || fallback;
 }

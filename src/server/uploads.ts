@@ -21,6 +21,8 @@ export interface UploadOptions {
   maxBytes: number;
   /** Most files in one multipart request. */
   maxFiles: number;
+  /** Called once the request is accepted, before its body is read (to answer `Expect: 100-continue`). */
+  accept?: () => void;
 }
 
 const USAGE = 'send an image as the body (Content-Type: image/* or application/octet-stream) or files as multipart/form-data';
@@ -33,16 +35,18 @@ export async function receiveUploads(req: IncomingMessage, url: URL, options: Up
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type === 'multipart/form-data') {
     checkDeclaredLength(req, options.maxBytes);
+    options.accept?.();
     return receiveMultipart(req, options);
   }
   if (type === '' || type === 'application/octet-stream' || type.startsWith('image/')) {
     checkDeclaredLength(req, options.maxBytes);
+    options.accept?.();
     const name = cleanName(url.searchParams.get('name') ?? headerValue(req.headers['x-file-name']), 'image');
     const saved = await saveStream(limitBody(req, options.maxBytes), join(options.dir, '0'));
     if (saved.bytes === 0) throw new HttpError(400, `empty request body: ${USAGE}`);
     return [{ ...saved, name }];
   }
-  throw new HttpError(415, `unsupported Content-Type "${type}": ${USAGE}`);
+  throw new HttpError(415, `unsupported Content-Type "${type}": ${USAGE} (with curl: -H 'Content-Type: image/jpeg' --data-binary @photo.jpg, or -F file=@photo.jpg)`);
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -69,7 +73,9 @@ function receiveMultipart(req: IncomingMessage, options: UploadOptions): Promise
       failed = true;
       body.unpipe(parser);
       body.destroy();
-      for (const stream of open) stream.destroy();
+      // With an error: a file stream destroyed after its last chunk but before 'end' would leave its
+      // pipeline waiting for an 'end' that never comes.
+      for (const stream of open) stream.destroy(err);
       // Settle every file write before the caller removes the folder.
       void Promise.allSettled(saves).then(() => reject(err));
     };

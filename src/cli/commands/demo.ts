@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { formatEvaluationText } from '../../evaluate/report.js';
 import { train } from '../../pipeline/train.js';
 import { parseMemberSpec } from '../../ensemble/member-spec.js';
 import { LensembleError } from '../../util/errors.js';
 import { findSharedDir } from '../../util/paths.js';
 import { makeLogger, type OutputFlags } from '../options.js';
+import { printTrainResult } from './train.js';
 
 export function registerDemo(program: Command): void {
   program
@@ -21,7 +21,7 @@ export function registerDemo(program: Command): void {
       log(`Training on ${data} → ${flags.out}`);
       const members = [parseMemberSpec({ backbone: 'mobilenetv2_100' })];
       const result = await train({ data, members, out: flags.out, log, progress: flags.quiet ? false : undefined });
-      process.stdout.write(formatEvaluationText(result.evaluation, 'Validation (group-aware split)') + '\n');
-      process.stdout.write(`\nModel saved to ${result.outDir}. Try:\n  npx lensemble predict --model ${flags.out} ${join(data, 'blast')}\n`);
+      printTrainResult(result);
+      process.stdout.write(`Try:\n  npx lensemble predict --model ${flags.out} ${join(data, 'blast')}\n`);
     });
 }

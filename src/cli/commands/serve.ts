@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { rmSync } from 'node:fs';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_MAX_BYTES, startServer } from '../../server/server.js';
 import { makeLogger, parseChoice, parseNumberOption } from '../options.js';
 
@@ -51,7 +52,7 @@ export function registerServe(program: Command): void {
     .option('--device <device>', 'cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
     .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
     .option('--no-tta', "skip the members' test-time augmentation (faster, usually a little less accurate)")
-    .option('--max-bytes <size>', 'largest request body accepted, e.g. 20MB, 512KB or a number of bytes (default: 20MB)', parseByteSize, DEFAULT_MAX_BYTES)
+    .addOption(new Option('--max-bytes <size>', 'largest request body accepted, e.g. 20MB, 512KB or a number of bytes').argParser(parseByteSize).default(DEFAULT_MAX_BYTES, '20MB'))
     .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
     .option('-q, --quiet', 'no request log on stderr')
     .action(async (flags: ServeFlags) => {
@@ -71,7 +72,10 @@ export function registerServe(program: Command): void {
       const members = manifest.members.length;
       process.stdout.write(`lensemble: serving ${server.bundle.dir} (${manifest.labels.length} classes, ${members} member${members === 1 ? '' : 's'}) at ${server.url}\n`);
       log('press Ctrl+C to stop');
-      const signal = await untilSignal(() => process.exit(130));
+      const signal = await untilSignal(() => {
+        rmSync(server.tempDir, { recursive: true, force: true });
+        process.exit(130);
+      });
       log(`${signal}: finishing requests in progress, then stopping`);
       await server.close();
       log('stopped');

@@ -74,7 +74,7 @@ export function membersFromFlags(flags: TrainFlags): MemberSpec[] {
   return [parseMemberSpec({ backbone: flags.backbone }, defaults)];
 }
 
-function printResult(result: TrainResult): void {
+export function printTrainResult(result: TrainResult): void {
   const out = process.stdout;
   out.write(formatResultsText(result.rows) + '\n\n');
   for (const t of result.extraTargets) out.write(`Extra target ${t.name}: error rate ${pct(t.evaluation.errorRate)} (TTA ${pct(t.evaluationTta.errorRate)})\n`);
@@ -150,7 +150,7 @@ export function registerTrain(program: Command): void {
         const { evaluation, evaluationPlain, rows, extraTargets, timings } = result;
         process.stdout.write(JSON.stringify({ model: result.outDir, ...evaluation, plain: { accuracy: evaluationPlain.accuracy, errorRate: evaluationPlain.errorRate }, members: rows, extraTargets: extraTargets.map((t) => ({ name: t.name, errorRate: t.evaluation.errorRate, errorRateTta: t.evaluationTta.errorRate })), timings }, null, 2) + '\n');
       } else {
-        printResult(result);
+        printTrainResult(result);
       }
     });
 }
