@@ -80,7 +80,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
 
   const prepare = async (batch: { item: ExtractItem; view: number }[]): Promise<PreparedBatch> => {
     const tensor = new Float32Array(batch.length * pixels);
-    const ok: boolean[] = await mapConcurrent(batch, options.decodeConcurrency ?? 4, async ({ item, view }, i) => {
+    const ok: boolean[] = await mapConcurrent(batch, options.decodeConcurrency ?? 8, async ({ item, view }, i) => {
       try {
         const bytes = await readImageBytes(item.path);
         const image = await recipe.render(bytes, item.path, item.contentHash, view, preprocess);

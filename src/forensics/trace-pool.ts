@@ -3,10 +3,8 @@
  * Works from the TypeScript sources (tsx, vitest) and from the compiled dist/ alike.
  */
 import { availableParallelism } from 'node:os';
-import { createRequire } from 'node:module';
-import { extname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { siblingModule, startModuleWorker } from '../util/worker-module.js';
 import type { RawImage } from '../images/raw-image.js';
 import { LensembleError } from '../util/errors.js';
 import { resolveTraceOptions, type ImageTrace, type TraceOptions } from './em-trace.js';
@@ -36,33 +34,6 @@ interface Slot {
   task?: Task;
 }
 
-/**
- * How to start the worker next to this file. Compiled (.js) it is started directly. From
- * TypeScript source it needs tsx's loader, and tsx's `--import tsx` entry only registers itself
- * on the main thread, so a tiny bootstrap registers tsx's ESM API in the worker, then imports it.
- */
-function workerSpec(): { entry: string | URL; eval: boolean } {
-  const ext = extname(fileURLToPath(import.meta.url));
-  const url = new URL(`./trace-worker${ext}`, import.meta.url);
-  if (ext !== '.ts') return { entry: url, eval: false };
-  const api = tsxEsmApiUrl();
-  const bootstrap =
-    `import(${JSON.stringify(api)})` + `.then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-  return { entry: bootstrap, eval: true };
-}
-
-function tsxEsmApiUrl(): string {
-  const resolveImport = (import.meta as { resolve?: (specifier: string) => string }).resolve;
-  try {
-    if (resolveImport) return resolveImport('tsx/esm/api');
-  } catch {
-    // not resolvable this way here (e.g. under vitest); use require's resolution below
-  }
-  // require resolves the package's CommonJS build; the ESM build sits beside it.
-  const cjs = createRequire(import.meta.url).resolve('tsx/esm/api');
-  return pathToFileURL(cjs.replace(/\.cjs$/, '.mjs')).href;
-}
-
 /** The pixels as a buffer of their own, ready to transfer: one copy unless handing over is allowed. */
 function transferablePixels(data: Uint8Array, handOver: boolean): Uint8Array {
   const wholeBuffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
@@ -77,7 +48,6 @@ function replyError(error: { name: string; message: string }): Error {
 
 export function createTracePool(size: number = availableParallelism()): TracePool {
   if (!Number.isInteger(size) || size < 1) throw new LensembleError(`trace pool size must be a positive integer, got ${size}`);
-  const spec = workerSpec();
   const slots: Slot[] = [];
   const queue: Task[] = [];
   let nextId = 0;
@@ -96,7 +66,7 @@ export function createTracePool(size: number = availableParallelism()): TracePoo
   }
 
   function startWorker(): Slot {
-    const worker = new Worker(spec.entry, { eval: spec.eval });
+    const worker = startModuleWorker(siblingModule(import.meta.url, 'trace-worker'));
     const slot: Slot = { worker };
     worker.on('message', (reply: TraceReply) => settle(slot, reply));
     const fail = (error: Error) => {

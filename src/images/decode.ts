@@ -4,7 +4,9 @@ import { LensembleError, errorMessage } from '../util/errors.js';
 import type { RawImage } from './raw-image.js';
 
 // libvips threads compete with ONNX Runtime's; parallelism comes from decoding several images at once.
+// Its operation cache only pays off when the same image is processed repeatedly, which we never do.
 sharp.concurrency(1);
+sharp.cache(false);
 
 /** Why an image could not be used: shown to the user next to its path. */
 export class ImageReadError extends LensembleError {
@@ -34,7 +36,7 @@ export async function readImageBytes(path: string): Promise<Buffer> {
  * `failOn: 'warning'` makes truncated files fail here instead of yielding grey garbage.
  */
 export function openImage(bytes: Buffer): Sharp {
-  return sharp(bytes, { failOn: 'warning', limitInputPixels: 1 << 28 }).rotate();
+  return sharp(bytes, { failOn: 'warning', limitInputPixels: 1 << 28, sequentialRead: true }).rotate();
 }
 
 export function toRgb8(pipeline: Sharp): Sharp {

@@ -1,9 +1,9 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { IdentifiedImage } from '../dataset/identify.js';
 import { LensembleError } from '../util/errors.js';
 import type { ClassifyResult } from './classify.js';
 import type { ModelReply, ModelRequest, ModelWorkerConfig, SerializedError } from './model-protocol.js';
-import { workerSpec } from './worker-spec.js';
+import { siblingModule, startModuleWorker } from '../util/worker-module.js';
 
 /** The model running in a worker thread (see model-worker.ts). */
 export interface ModelThread {
@@ -21,8 +21,7 @@ const asError = (e: SerializedError): Error => (e.name === 'LensembleError' || e
 
 /** Starts a worker and waits until it has loaded the model: a bundle or backbone problem rejects here. */
 function spawn(config: ModelWorkerConfig, pending: Map<number, Pending>, onExit: (worker: Worker) => void): Promise<Worker> {
-  const spec = workerSpec('model-worker');
-  const worker = new Worker(spec.entry, { eval: spec.eval, workerData: config });
+  const worker = startModuleWorker(siblingModule(import.meta.url, 'model-worker'), { workerData: config });
   return new Promise((resolve, reject) => {
     let ready = false;
     worker.on('message', (message: ModelReply) => {

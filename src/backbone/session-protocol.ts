@@ -1,0 +1,30 @@
+/** Messages between a BackboneSession and the worker thread that owns its ONNX Runtime session. */
+export interface SessionOpenRequest {
+  type: 'open';
+  modelPath: string;
+  device: 'cpu' | 'cuda';
+  threads: number;
+  spinning: boolean;
+}
+
+export interface SessionRunRequest {
+  type: 'run';
+  id: number;
+  inputName: string;
+  data: Float32Array;
+  dims: number[];
+  outputs: string[];
+}
+
+export type SessionRequest = SessionOpenRequest | SessionRunRequest;
+
+export interface TensorInfo {
+  name: string;
+  /** Symbolic dimensions are strings; -1 or missing when unknown. */
+  shape: (number | string)[];
+}
+
+export type SessionReply =
+  | { type: 'opened'; inputs: TensorInfo[]; outputs: string[] }
+  | { type: 'result'; id: number; outputs: Record<string, { data: Float32Array; dims: number[] }> }
+  | { type: 'error'; id?: number; message: string };

@@ -1,0 +1,43 @@
+// Owns one ONNX Runtime session. onnxruntime-node's `run` blocks the calling thread for the whole
+// inference, so it lives here: the main thread keeps decoding the next batch meanwhile.
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { SessionReply, SessionRequest } from './session-protocol.js';
+
+let session: ort.InferenceSession | undefined;
+const reply = (message: SessionReply, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(message, transfer);
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+parentPort!.on('message', async (request: SessionRequest) => {
+  if (request.type === 'open') {
+    try {
+      session = await ort.InferenceSession.create(request.modelPath, {
+        executionProviders: request.device === 'cuda' ? [{ name: 'cuda' }, 'cpu'] : ['cpu'],
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: request.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        logSeverityLevel: 3,
+        // Spinning intra-op threads would steal the cores that decode the next batch meanwhile.
+        extra: { session: { intra_op: { allow_spinning: request.spinning ? '1' : '0' } } },
+      });
+      reply({
+        type: 'opened',
+        inputs: session.inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? [...m.shape] : [] })),
+        outputs: [...session.outputNames],
+      });
+    } catch (err) {
+      reply({ type: 'error', message: messageOf(err) });
+    }
+    return;
+  }
+  try {
+    const input = new ort.Tensor('float32', request.data, request.dims);
+    const results = await session!.run({ [request.inputName]: input }, request.outputs);
+    const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
+    for (const name of request.outputs) outputs[name] = { data: results[name].data as Float32Array, dims: [...results[name].dims] };
+    reply({ type: 'result', id: request.id, outputs }, Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer));
+  } catch (err) {
+    reply({ type: 'error', id: request.id, message: messageOf(err) });
+  }
+});
