@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark in one run, printed as it goes and saved to bench/out/results.json.
-// Flags: --only=extraction,augment,heads,classifiers,em,ensemble  (default: all but ensemble)
+// Flags: --only=extraction,augment,heads,classifiers,em,ensemble,rice-accuracy,forensics-accuracy
+// (default: the speed benchmarks; the accuracy sweeps and the ensemble take 10–30 minutes each)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runAugmentBench } from './augment-bench.js';
@@ -8,9 +9,12 @@ import { runEmBench } from './em-bench.js';
 import { runEnsembleBench } from './ensemble-bench.js';
 import { runExtractionBench } from './extraction-bench.js';
 import { runHeadsBench } from './heads-bench.js';
+import { runRiceAccuracy } from './rice-accuracy.js';
+import { runForensicsAccuracy } from './forensics-accuracy.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const wanted = (name: string): boolean => (only ? only.includes(name) : name !== 'ensemble');
+const SLOW = ['ensemble', 'rice-accuracy', 'forensics-accuracy'];
+const wanted = (name: string): boolean => (only ? only.includes(name) : !SLOW.includes(name));
 const log = (line: string): void => console.log(line);
 const results: Record<string, unknown> = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
@@ -43,6 +47,15 @@ if (wanted('ensemble')) {
   log('\n## Three-member ensemble from raw images');
   results.ensemble = await runEnsembleBench({ log });
 }
+if (wanted('rice-accuracy')) {
+  log('\n## Rice-leaf accuracy over split seeds');
+  results.riceAccuracy = await runRiceAccuracy({ log });
+}
+if (wanted('forensics-accuracy')) {
+  log('\n## Fake-faces accuracy: EM traces × classifiers');
+  results.forensicsAccuracy = await runForensicsAccuracy({ log });
+}
 mkdirSync('bench/out', { recursive: true });
-writeFileSync('bench/out/results.json', JSON.stringify(results, null, 2));
-log('\nSaved bench/out/results.json');
+const file = `bench/out/results-${only ? only.join('+') : 'speed'}.json`;
+writeFileSync(file, JSON.stringify(results, null, 2));
+log(`\nSaved ${file}`);

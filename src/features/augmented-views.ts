@@ -20,21 +20,33 @@ export function withPresize(spec: AugmentSpec, preprocess: PreprocessSpec): Augm
  * view index): the same image always gets the same K views, whatever the dataset order. View 0 is plain.
  */
 export function augmentedViews(spec: AugmentSpec, seed: number): ViewRecipe {
-  return {
+  const recipe: ViewRecipe = {
     key: { kind: 'augment', spec, seed },
     async render(bytes, path, contentHash, view, preprocess) {
-      if (view === 0) return resizeForModel(bytes, path, preprocess);
-      const source = await decodeImage(path, bytes);
-      return augment(source, withPresize(spec, preprocess), deriveSeed(seed, contentHash, view), preprocess.width, preprocess.height);
+      return (await recipe.renderViews!(bytes, path, contentHash, [view], preprocess))[0];
+    },
+    async renderViews(bytes, path, contentHash, views, preprocess) {
+      const needsSource = views.some((v) => v !== 0);
+      const source = needsSource ? await decodeImage(path, bytes) : undefined;
+      const presized = withPresize(spec, preprocess);
+      return Promise.all(
+        views.map((view) =>
+          view === 0
+            ? resizeForModel(bytes, path, preprocess)
+            : augment(source!, presized, deriveSeed(seed, contentHash, view), preprocess.width, preprocess.height),
+        ),
+      );
     },
   };
+  return recipe;
 }
 
 /** View 1 is the horizontal mirror of the plain view: the cheap flip TTA. */
 export const flipViews: ViewRecipe = {
   key: { kind: 'flip' },
-  async render(bytes, path, _hash, view, preprocess) {
+  render: async (bytes, path, hash, view, preprocess) => (await flipViews.renderViews!(bytes, path, hash, [view], preprocess))[0],
+  async renderViews(bytes, path, _hash, views, preprocess) {
     const plain = await resizeForModel(bytes, path, preprocess);
-    return view === 0 ? plain : mirrorHorizontally(plain);
+    return views.map((view) => (view === 0 ? plain : mirrorHorizontally(plain)));
   },
 };

@@ -3,6 +3,7 @@ import type { SkippedImage } from '../dataset/scan.js';
 import { ImageReadError, readImageBytes } from '../images/decode.js';
 import { writeNormalizedChw } from '../images/preprocess.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
+import type { RawImage } from '../images/raw-image.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { errorMessage } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
@@ -38,6 +39,11 @@ export interface ExtractResult {
   reused: number;
   failures: SkippedImage[];
   seconds: number;
+}
+
+function renderViews(recipe: ViewRecipe, bytes: Buffer, item: ExtractItem, views: number[], preprocess: PreprocessSpec): Promise<RawImage[]> {
+  if (recipe.renderViews) return recipe.renderViews(bytes, item.path, item.contentHash, views, preprocess);
+  return Promise.all(views.map((view) => recipe.render(bytes, item.path, item.contentHash, view, preprocess)));
 }
 
 /** The feature-cache key: everything that changes what a backbone sees or returns. */
@@ -80,15 +86,24 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
 
   const prepare = async (batch: { item: ExtractItem; view: number }[]): Promise<PreparedBatch> => {
     const tensor = new Float32Array(batch.length * pixels);
-    const ok: boolean[] = await mapConcurrent(batch, options.decodeConcurrency ?? 8, async ({ item, view }, i) => {
+    const ok = new Array<boolean>(batch.length).fill(false);
+    // The views of one image sit next to each other in a batch: read and decode it once for all of them.
+    const groups: { item: ExtractItem; slots: number[] }[] = [];
+    batch.forEach(({ item }, i) => {
+      const last = groups[groups.length - 1];
+      if (last && last.item === item) last.slots.push(i);
+      else groups.push({ item, slots: [i] });
+    });
+    await mapConcurrent(groups, options.decodeConcurrency ?? 8, async ({ item, slots }) => {
       try {
         const bytes = await readImageBytes(item.path);
-        const image = await recipe.render(bytes, item.path, item.contentHash, view, preprocess);
-        writeNormalizedChw(image, preprocess, tensor, i * pixels);
-        return true;
+        const images = await renderViews(recipe, bytes, item, slots.map((i) => batch[i].view), preprocess);
+        slots.forEach((slot, k) => {
+          writeNormalizedChw(images[k], preprocess, tensor, slot * pixels);
+          ok[slot] = true;
+        });
       } catch (err) {
         failures.push({ id: item.id, path: item.path, reason: err instanceof ImageReadError ? err.reason : errorMessage(err) });
-        return false;
       }
     });
     const entries = batch.filter((_, i) => ok[i]);

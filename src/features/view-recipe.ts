@@ -9,6 +9,8 @@ import type { RawImage } from '../images/raw-image.js';
 export interface ViewRecipe {
   key: unknown;
   render(bytes: Buffer, path: string, contentHash: string, view: number, preprocess: PreprocessSpec): Promise<RawImage>;
+  /** Several views of one image at once, decoding it only once (optional). */
+  renderViews?(bytes: Buffer, path: string, contentHash: string, views: number[], preprocess: PreprocessSpec): Promise<RawImage[]>;
 }
 
 export const plainViews: ViewRecipe = {
