@@ -141,3 +141,30 @@ function completeSpec(spec: BackboneSpec, info: { inputs: TensorInfo[]; outputs:
   if (!fixedInputSize && typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0) fixedInputSize = [w, h];
   return { ...spec, inputName, featureOutput, fixedInputSize };
 }
+
+/** Open sessions kept for reuse by a long-lived process (a server), keyed by model file and device. */
+export interface SessionCache {
+  open(backbone: ResolvedBackbone, options?: SessionOptions): Promise<BackboneSession>;
+  closeAll(): Promise<void>;
+}
+
+export function createSessionCache(): SessionCache {
+  const sessions = new Map<string, Promise<BackboneSession>>();
+  return {
+    open(backbone, options = {}) {
+      const key = `${backbone.modelPath}\u0000${backbone.sha256}\u0000${options.device ?? 'cpu'}`;
+      let session = sessions.get(key);
+      if (!session) {
+        session = openBackbone(backbone, options);
+        session.catch(() => sessions.delete(key));
+        sessions.set(key, session);
+      }
+      return session;
+    },
+    async closeAll() {
+      const all = [...sessions.values()];
+      sessions.clear();
+      await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.close()));
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, statSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, sha256Buffer } from '../util/hash.js';
 import { LensembleError } from '../util/errors.js';
@@ -47,9 +47,29 @@ export function featureKeyId(key: unknown): string {
   return sha256Buffer(canonicalJson({ version: FEATURE_STORE_VERSION, key })).slice(0, 16);
 }
 
+/**
+ * Stores already loaded by this process, reused while the file is exactly as long as this process left it
+ * (a long-lived server would otherwise re-read a large cache on every request). Any outside change — another
+ * process's appends, a torn record — makes the next open load the file afresh.
+ */
+const openStores = new Map<string, { store: FeatureStore; bytes: () => number }>();
+
+function fileSize(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
 export function openFeatureStore(cacheRoot: string, key: unknown): FeatureStore {
   const keyId = featureKeyId(key);
   const dir = join(cacheRoot, 'features', keyId);
+  const dataPath = join(dir, 'features.bin');
+  const open = openStores.get(dir);
+  if (open && open.bytes() === fileSize(dataPath)) return open.store;
+  const store = loadFeatureStore(dir, keyId, key);
+  openStores.set(dir, { store, bytes: () => (store.dim === undefined ? 0 : store.size * (HEADER_BYTES + 4 * store.dim)) });
+  return store;
+}
+
+function loadFeatureStore(dir: string, keyId: string, key: unknown): FeatureStore {
   const metaPath = join(dir, 'meta.json');
   const dataPath = join(dir, 'features.bin');
   let dim: number | undefined;

@@ -1,5 +1,5 @@
 import { resolveBackboneSpec } from '../backbone/resolve.js';
-import { openBackbone, type Device } from '../backbone/session.js';
+import { openBackbone, type Device, type SessionCache } from '../backbone/session.js';
 import type { LoadedBundle, LoadedMember } from '../bundle/bundle.js';
 import type { IdentifiedImage } from '../dataset/identify.js';
 import type { SkippedImage } from '../dataset/scan.js';
@@ -20,6 +20,8 @@ export interface InferenceOptions {
   progress?: boolean;
   /** Use each member's test-time augmentation (default true). */
   tta?: boolean;
+  /** Reuse open backbone sessions across calls (a server); without it sessions open and close per call. */
+  sessions?: SessionCache;
 }
 
 export interface InferenceResult {
@@ -51,7 +53,7 @@ async function extractMemberViews(loaded: LoadedMember, images: IdentifiedImage[
     return { plain: traces.features };
   }
   const backbone = await resolveBackboneSpec(member.backbone.spec, { cacheDir: options.cacheDir, expectedSha256: member.backbone.sha256 });
-  const session = await openBackbone(backbone, { device: options.device });
+  const session = options.sessions ? await options.sessions.open(backbone, { device: options.device }) : await openBackbone(backbone, { device: options.device });
   const common = { session, preprocess: member.preprocess, items, cacheRoot: options.cacheDir, batchSize: options.batchSize, progress: options.progress };
   try {
     const plain = await extractFeatures({ ...common, label: `${member.name}` });
@@ -62,7 +64,7 @@ async function extractMemberViews(loaded: LoadedMember, images: IdentifiedImage[
     note(tta.failures);
     return { plain: plain.store, tta: { store: tta.store, views: plan.views } };
   } finally {
-    await session.close();
+    if (!options.sessions) await session.close();
   }
 }
 

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { Device } from '../backbone/session.js';
+import type { Device, SessionCache } from '../backbone/session.js';
 import type { LoadedBundle } from '../bundle/bundle.js';
 import type { IdentifiedImage } from '../dataset/identify.js';
 import { describeDecodeFailure } from '../images/decode.js';
@@ -31,6 +31,8 @@ export interface ClassifyOptions {
   device: Device;
   tta: boolean;
   batchSize?: number;
+  /** Backbone sessions kept open between requests. */
+  sessions?: SessionCache;
 }
 
 /**
@@ -72,7 +74,7 @@ function describe(labels: string[], p: Float32Array) {
 /** Runs the whole bundle (every member, TTA, ensemble average) on identified images. */
 export async function classifyImages(bundle: LoadedBundle, images: IdentifiedImage[], options: ClassifyOptions): Promise<ClassifyResult> {
   if (images.length === 0) return { predictions: [], skipped: [] };
-  const result = await inferBundle(bundle, images, { cacheDir: options.cacheDir, device: options.device, tta: options.tta, batchSize: options.batchSize, progress: false });
+  const result = await inferBundle(bundle, images, { cacheDir: options.cacheDir, device: options.device, tta: options.tta, batchSize: options.batchSize, sessions: options.sessions, progress: false });
   const { labels } = bundle.manifest;
   const extraTargets = Object.entries(bundle.manifest.extraTargets ?? {});
   const predictions = result.images.map((img, i): ServedPrediction => {

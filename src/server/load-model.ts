@@ -1,11 +1,13 @@
 import { resolveBackboneSpec } from '../backbone/resolve.js';
-import { openBackbone, type Device } from '../backbone/session.js';
+import type { Device, SessionCache } from '../backbone/session.js';
 import { loadBundle, type LoadedBundle } from '../bundle/bundle.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
 
 export interface LoadModelOptions {
   device: Device;
   cacheDir: string;
+  /** Sessions opened for the check stay open here, for the requests that follow. */
+  sessions: SessionCache;
 }
 
 /**
@@ -21,8 +23,7 @@ export async function loadServedModel(dir: string, options: LoadModelOptions): P
     checked.add(member.backbone.sha256);
     const resolved = await resolveBackboneSpec(member.backbone.spec, { cacheDir: options.cacheDir, expectedSha256: member.backbone.sha256 });
     try {
-      const session = await openBackbone(resolved, { device: options.device });
-      await session.close();
+      await options.sessions.open(resolved, { device: options.device });
     } catch (err) {
       if (err instanceof LensembleError) throw err;
       throw new LensembleError(`member ${member.name}: cannot open backbone ${member.backbone.spec.name} (${errorMessage(err)})`, resolved.modelPath);

@@ -4,6 +4,7 @@
  * HTTP thread free to accept uploads and answer /healthz while a model runs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { createSessionCache } from '../backbone/session.js';
 import type { LoadedBundle } from '../bundle/bundle.js';
 import { classifyImages } from './classify.js';
 import { loadServedModel } from './load-model.js';
@@ -13,9 +14,11 @@ const port = parentPort!;
 const config = workerData as ModelWorkerConfig;
 const reply = (message: ModelReply) => port.postMessage(message);
 
+// Sessions stay open for the life of the worker: a request then costs inference only.
+const sessions = createSessionCache();
 let bundle: LoadedBundle | undefined;
 try {
-  bundle = await loadServedModel(config.model, { device: config.device, cacheDir: config.cacheDir });
+  bundle = await loadServedModel(config.model, { device: config.device, cacheDir: config.cacheDir, sessions });
   reply({ type: 'ready' });
 } catch (err) {
   reply({ type: 'failed', error: serializeError(err) });
@@ -24,7 +27,7 @@ try {
 if (bundle) {
   const loaded = bundle;
   port.on('message', (request: ModelRequest) => {
-    classifyImages(loaded, request.images, config).then(
+    classifyImages(loaded, request.images, { ...config, sessions }).then(
       (result) => reply({ type: 'result', id: request.id, result }),
       (err: unknown) => reply({ type: 'error', id: request.id, error: serializeError(err) }),
     );
