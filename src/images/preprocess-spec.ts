@@ -49,6 +49,6 @@ export function parseSize(text: string): { width: number; height: number } {
 
 export function describePreprocess(spec: PreprocessSpec): string {
   const size = spec.width === spec.height ? `${spec.width}` : `${spec.width}x${spec.height}`;
-  const crop = spec.resize === 'crop' && spec.cropPct !== 1 ? ` (crop ${spec.cropPct})` : '';
+  const crop = spec.resize === 'crop' && spec.cropPct !== 1 ? ` ${spec.cropPct}` : '';
   return `${size} ${spec.resize}${crop}`;
 }

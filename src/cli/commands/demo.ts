@@ -10,7 +10,7 @@ import { printTrainResult } from './train.js';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('The main job on the shipped example: train MobileNetV2 features + a linear head on ../shared/data/rice-leaf (4 rice diseases) with an honest near-duplicate-aware split, and print the report.')
+    .description('The main job on the shipped example: on ../shared/data/rice-leaf (4 rice diseases), extract MobileNetV2 features of every photo and of 4 fastai-augmented views, train an MLP head, evaluate it with TTA on an honest near-duplicate-aware split, save the model and print the report.')
     .option('-o, --out <dir>', 'run folder', 'runs/demo')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (flags: OutputFlags & { out: string }) => {
