@@ -36,7 +36,7 @@ export async function readImageBytes(path: string): Promise<Buffer> {
  * `failOn: 'warning'` makes truncated files fail here instead of yielding grey garbage.
  */
 export function openImage(bytes: Buffer): Sharp {
-  return sharp(bytes, { failOn: 'warning', limitInputPixels: 1 << 28, sequentialRead: true }).rotate();
+  return sharp(bytes, { failOn: 'warning', limitInputPixels: 1 << 28 }).rotate();
 }
 
 export function toRgb8(pipeline: Sharp): Sharp {
@@ -46,7 +46,7 @@ export function toRgb8(pipeline: Sharp): Sharp {
 export function describeDecodeFailure(err: unknown): string {
   const message = errorMessage(err);
   if (/unsupported image format/i.test(message)) return 'not an image (unrecognised format)';
-  if (/premature end|truncated|unexpected end|Corrupt|invalid/i.test(message)) return `corrupt or truncated image (${message.trim()})`;
+  if (/premature end|truncated|unexpected end|Corrupt|invalid|treated as error/i.test(message)) return `corrupt or truncated image (${message.trim()})`;
   return message.trim();
 }
 
