@@ -4,7 +4,7 @@ import { isDirectory, walkImageFiles } from '../dataset/files.js';
 import { identifyImages } from '../dataset/identify.js';
 import type { SkippedImage } from '../dataset/scan.js';
 import type { ImageRecord } from '../dataset/types.js';
-import { row } from '../util/matrix.js';
+import { argmax, row } from '../util/matrix.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { inferBundle, type InferenceOptions } from './bundle-inference.js';
 
@@ -68,8 +68,3 @@ export async function predict(model: string, inputs: string[], options: PredictO
   return { labels, predictions, skipped: [...identified.skipped, ...result.skipped] };
 }
 
-function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
-  return best;
-}

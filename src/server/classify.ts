@@ -4,7 +4,7 @@ import type { LoadedBundle } from '../bundle/bundle.js';
 import type { IdentifiedImage } from '../dataset/identify.js';
 import { describeDecodeFailure } from '../images/decode.js';
 import { inferBundle } from '../pipeline/bundle-inference.js';
-import { row } from '../util/matrix.js';
+import { argmax, row } from '../util/matrix.js';
 import type { Upload } from './uploads.js';
 
 export interface ServedPrediction {
@@ -60,11 +60,6 @@ export async function screenUploads(uploads: Upload[]): Promise<{ images: Identi
 
 const round = (x: number): number => Math.round(x * 1e6) / 1e6;
 
-function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
-  return best;
-}
 
 function describe(labels: string[], p: Float32Array) {
   const best = argmax(p);

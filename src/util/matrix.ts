@@ -30,6 +30,13 @@ export function takeRows(m: Matrix, indices: ArrayLike<number>): Matrix {
   return out;
 }
 
+/** Index of the largest value (the first one on ties). */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
+  return best;
+}
+
 export function argmaxRows(m: Matrix): Int32Array {
   const out = new Int32Array(m.rows);
   for (let i = 0; i < m.rows; i++) {
