@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 export function parseNumberOption(name: string, { min, max, integer }: { min?: number; max?: number; integer?: boolean } = {}) {
   return (text: string): number => {
@@ -39,4 +39,25 @@ export function makeLogger(flags: OutputFlags): (line: string) => void {
 
 export function progressFor(flags: OutputFlags): boolean | undefined {
   return flags.quiet ? false : undefined;
+}
+
+/** Flags of every command that runs a saved model (evaluate, predict, submit, serve). */
+export interface InferenceFlags {
+  device: 'cpu' | 'cuda';
+  cacheDir?: string;
+  batchSize: number;
+  tta: boolean;
+}
+
+export function addInferenceOptions(cmd: Command): Command {
+  return cmd
+    .option('--device <device>', 'where the backbones run: cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
+    .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
+    .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
+    .option('--no-tta', "skip the members' test-time augmentation (faster, usually a little less accurate)");
+}
+
+/** The library options those flags stand for. */
+export function inferenceOptions(flags: InferenceFlags & OutputFlags) {
+  return { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, tta: flags.tta, progress: progressFor(flags) };
 }

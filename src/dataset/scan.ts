@@ -80,6 +80,11 @@ export async function scanRecords(records: ImageRecord[], options: ScanOptions =
   const cache = options.cacheDir ? loadScanCache(options.cacheDir) : new Map<string, ImageFacts>();
   if (options.cacheDir) mkdirSync(options.cacheDir, { recursive: true });
   const progress = createProgress(options.label ?? 'Scanning images', records.length, { enabled: options.progress });
+  // New facts are appended in batches (one write per 64 images) so an interrupted scan keeps most of its work.
+  const pendingLines: string[] = [];
+  const flush = () => {
+    if (options.cacheDir && pendingLines.length) appendFileSync(join(options.cacheDir, SCAN_CACHE_FILE), pendingLines.splice(0).join(''));
+  };
   const outcomes = await mapConcurrent(records, options.concurrency ?? 4, async (record): Promise<ScannedRecord | SkippedImage> => {
     try {
       const bytes = await readImageBytes(record.path);
@@ -88,10 +93,8 @@ export async function scanRecords(records: ImageRecord[], options: ScanOptions =
       if (!facts) {
         facts = await factsOf(record.path, bytes, sha256);
         cache.set(sha256, facts);
-        if (options.cacheDir) {
-          const line = JSON.stringify({ sha256, format: facts.format, width: facts.width, height: facts.height, phash: hashToHex(facts.phash) });
-          appendFileSync(join(options.cacheDir, SCAN_CACHE_FILE), line + '\n');
-        }
+        pendingLines.push(JSON.stringify({ sha256, format: facts.format, width: facts.width, height: facts.height, phash: hashToHex(facts.phash) }) + '\n');
+        if (pendingLines.length >= 64) flush();
       }
       return { record, facts };
     } catch (err) {
@@ -101,6 +104,7 @@ export async function scanRecords(records: ImageRecord[], options: ScanOptions =
       progress.tick();
     }
   });
+  flush();
   progress.stop();
   const ok: ScannedRecord[] = [];
   const skipped: SkippedImage[] = [];

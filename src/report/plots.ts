@@ -9,8 +9,6 @@ import {
   confusionMatrixSpec,
   memberErrorSpec,
   trainingCurvesSpec,
-  truncateLabel,
-  truncatingLabelExpr,
   type MemberCurve,
   type MemberErrorRow,
 } from './plot-specs.js';

@@ -34,7 +34,9 @@ export function stratifiedGroupSplit(labels: number[], groupOf: ArrayLike<number
   const classCount = new Map<number, number>();
   for (const [group, items] of members) {
     const cls = majority(items.map((i) => labels[i]));
-    groupsByClass.set(cls, [...(groupsByClass.get(cls) ?? []), group]);
+    const groups = groupsByClass.get(cls);
+    if (groups) groups.push(group);
+    else groupsByClass.set(cls, [group]);
     for (const i of items) classCount.set(labels[i], (classCount.get(labels[i]) ?? 0) + 1);
   }
   const rng = createRng(seed);

@@ -3,34 +3,27 @@ import { writeFileSync } from 'node:fs';
 import { formatSkipped } from '../../dataset/summary.js';
 import { formatEvaluationMarkdown, formatEvaluationText } from '../../evaluate/report.js';
 import { evaluateModel } from '../../pipeline/evaluate.js';
-import { makeLogger, parseChoice, parseNumberOption, progressFor, type OutputFlags } from '../options.js';
+import { addInferenceOptions, inferenceOptions, makeLogger, type InferenceFlags, type OutputFlags } from '../options.js';
 
-interface EvaluateFlags extends OutputFlags {
+interface EvaluateFlags extends OutputFlags, InferenceFlags {
   model: string;
   data: string;
   report?: string;
-  device: 'cpu' | 'cuda';
-  cacheDir?: string;
-  batchSize: number;
-  tta: boolean;
 }
 
 export function registerEvaluate(program: Command): void {
-  program
+  const command = program
     .command('evaluate')
     .description('Evaluate a saved model on a labelled dataset: accuracy, error rate, per-class precision/recall/F1, confusion matrix, log loss.')
     .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`')
-    .requiredOption('-d, --data <path>', 'labelled dataset: image folder, CSV list or Kaggle folder')
+    .requiredOption('-d, --data <path>', 'labelled dataset: image folder, CSV list or Kaggle folder');
+  addInferenceOptions(command)
     .option('--report <file.md>', 'also write a markdown report to this file')
-    .option('--device <device>', 'cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
-    .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
-    .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
-    .option('--no-tta', "skip the members' test-time augmentation (faster, usually a little less accurate)")
     .option('--json', 'print metrics as JSON (accuracy, errorRate, n, logLoss, perClass, confusion, …)')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (flags: EvaluateFlags) => {
       const log = makeLogger({ quiet: flags.quiet || flags.json });
-      const result = await evaluateModel(flags.model, flags.data, { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, tta: flags.tta, progress: progressFor(flags) });
+      const result = await evaluateModel(flags.model, flags.data, inferenceOptions(flags));
       if (result.skipped.length) log(formatSkipped(result.skipped));
       if (flags.report) writeFileSync(flags.report, formatEvaluationMarkdown(result.evaluation, `Evaluation on ${flags.data}`) + '\n');
       if (flags.json) {

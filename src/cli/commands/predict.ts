@@ -3,33 +3,26 @@ import { formatSkipped } from '../../dataset/summary.js';
 import { formatTable, pct } from '../../evaluate/table.js';
 import { predict } from '../../pipeline/predict.js';
 import { LensembleError } from '../../util/errors.js';
-import { makeLogger, parseChoice, parseNumberOption, progressFor, type OutputFlags } from '../options.js';
+import { addInferenceOptions, inferenceOptions, makeLogger, parseNumberOption, type InferenceFlags, type OutputFlags } from '../options.js';
 
-interface PredictFlags extends OutputFlags {
+interface PredictFlags extends OutputFlags, InferenceFlags {
   model: string;
   top: number;
-  device: 'cpu' | 'cuda';
-  cacheDir?: string;
-  batchSize: number;
-  tta: boolean;
 }
 
 export function registerPredict(program: Command): void {
-  program
+  const command = program
     .command('predict')
     .description('Predict labels for images (files or folders) with a saved model.')
     .argument('<images...>', 'image files or folders (searched recursively)')
-    .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`')
+    .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`');
+  addInferenceOptions(command)
     .option('--top <k>', 'probabilities shown per image in the table', parseNumberOption('--top', { integer: true, min: 1 }), 3)
-    .option('--device <device>', 'cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
-    .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
-    .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
-    .option('--no-tta', "skip the members' test-time augmentation (faster, usually a little less accurate)")
     .option('--json', 'print predictions as JSON: [{ path, label, confidence, probabilities }]')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (images: string[], flags: PredictFlags) => {
       const log = makeLogger({ quiet: flags.quiet || flags.json });
-      const result = await predict(flags.model, images, { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, tta: flags.tta, progress: progressFor(flags) });
+      const result = await predict(flags.model, images, inferenceOptions(flags));
       if (result.skipped.length) log(formatSkipped(result.skipped));
       if (flags.json) {
         process.stdout.write(JSON.stringify({ predictions: result.predictions, skipped: result.skipped }, null, 2) + '\n');

@@ -1,17 +1,13 @@
 import { rmSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_MAX_BYTES, startServer } from '../../server/server.js';
-import { makeLogger, parseChoice, parseNumberOption } from '../options.js';
+import { makeLogger, parseNumberOption, addInferenceOptions, type InferenceFlags } from '../options.js';
 
-interface ServeFlags {
+interface ServeFlags extends InferenceFlags {
   model: string;
   port: number;
   host: string;
-  device: 'cpu' | 'cuda';
-  cacheDir?: string;
-  tta: boolean;
   maxBytes: number;
-  batchSize: number;
   quiet?: boolean;
 }
 
@@ -43,17 +39,14 @@ function untilSignal(onSecond: () => void): Promise<NodeJS.Signals> {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
     .description('Serve a saved model over HTTP: a web page to classify images, and a JSON API (POST /api/predict, GET /api/model, GET /healthz).')
-    .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`')
+    .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`');
+  addInferenceOptions(command)
     .option('-p, --port <n>', 'port to listen on (0 = any free port)', parseNumberOption('--port', { integer: true, min: 0, max: 65535 }), 8080)
     .option('--host <host>', 'interface to listen on (0.0.0.0 or :: to accept other machines)', '127.0.0.1')
-    .option('--device <device>', 'cpu | cuda', parseChoice('--device', ['cpu', 'cuda'] as const), 'cpu')
-    .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)')
-    .option('--no-tta', "skip the members' test-time augmentation (faster, usually a little less accurate)")
     .addOption(new Option('--max-bytes <size>', 'largest request body accepted, e.g. 20MB, 512KB or a number of bytes').argParser(parseByteSize).default(DEFAULT_MAX_BYTES, '20MB'))
-    .option('--batch-size <n>', 'images per backbone batch', parseNumberOption('--batch-size', { integer: true, min: 1 }), 32)
     .option('-q, --quiet', 'no request log on stderr')
     .action(async (flags: ServeFlags) => {
       const log = makeLogger({ quiet: flags.quiet });
