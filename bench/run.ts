@@ -1,10 +1,11 @@
 // `npm run bench`: every benchmark in one run, printed as it goes and saved to bench/out/results.json.
-// Flags: --only=extraction,augment,heads,classifiers,em,ensemble,rice-accuracy,forensics-accuracy
+// Flags: --only=extraction,decode,augment,heads,classifiers,em,ensemble,rice-accuracy,forensics-accuracy
 // (default: the speed benchmarks; the accuracy sweeps and the ensemble take 10–30 minutes each)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runAugmentBench } from './augment-bench.js';
 import { runClassifiersBench } from './classifiers-bench.js';
+import { runDecodeBench } from './decode-bench.js';
 import { runEmBench } from './em-bench.js';
 import { runEnsembleBench } from './ensemble-bench.js';
 import { runExtractionBench } from './extraction-bench.js';
@@ -24,6 +25,12 @@ const results: Record<string, unknown> = {
 if (wanted('extraction')) {
   log('\n## Feature extraction: whole path vs onnxruntime alone');
   results.extraction = await runExtractionBench({ log });
+  log('\n## Feature extraction: one wide session, for comparison');
+  results.extractionOneSession = await runExtractionBench({ log, sessions: 1 });
+}
+if (wanted('decode')) {
+  log('\n## Image → model input: sharp vs mozjpeg/wasm + SIMD resample');
+  results.decode = await runDecodeBench({ log });
 }
 if (wanted('augment')) {
   log('\n## Augmentation throughput');

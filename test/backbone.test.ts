@@ -45,6 +45,33 @@ describe.skipIf(!SHARED_DIR)('ONNX Runtime sessions (real models)', () => {
     await session.close();
   });
 
+  it('a pool of sessions gives the same features as one, takes over transferred batches and recycles them', async () => {
+    const resolved = await resolveBackbone(sharedPath('models', 'squeezenet1.1', 'model.onnx'));
+    const one = await openBackbone(resolved, { sessions: 1 });
+    const two = await openBackbone(resolved, { sessions: 2, threads: 2 });
+    expect([one.parallelism, two.parallelism]).toEqual([1, 2]);
+    const pre = resolveDataConfig(one.spec);
+    const pixels = 3 * pre.width * pre.height;
+    const batch = new Float32Array(2 * pixels);
+    for (const [i, f] of ['blast/BLAST1_001.jpg', 'tungro/TUNGRO1_143.JPG'].entries()) {
+      const p = sharedPath('data', 'rice-leaf', f);
+      writeNormalizedChw(await resizeForModel(readFileSync(p), p, pre), pre, batch, i * pixels);
+    }
+    const reference = await one.embed(batch, 2, pre.width, pre.height);
+    expect(batch.length).toBe(2 * pixels); // copied, not taken
+    const runs = await Promise.all([0, 1, 2].map(() => two.embed(batch, 2, pre.width, pre.height)));
+    for (const r of runs) for (let i = 0; i < r.data.length; i++) expect(r.data[i]).toBeCloseTo(reference.data[i], 4);
+    const owned = two.batchBuffer(2 * pixels);
+    owned.set(batch);
+    const viaTransfer = await two.embed(owned, 2, pre.width, pre.height, { transfer: true });
+    expect(owned.length).toBe(0); // detached: the backbone took it
+    expect(viaTransfer.data[0]).toBeCloseTo(reference.data[0], 4);
+    const recycled = two.batchBuffer(2 * pixels);
+    expect(recycled.length).toBe(2 * pixels);
+    expect(recycled[5]).toBe(batch[5]); // the same memory came back, contents and all
+    await Promise.all([one.close(), two.close()]);
+  });
+
   it('--device cuda fails with the install instruction when the CUDA provider is absent', async () => {
     if (cudaProviderInstalled()) return;
     const resolved = await resolveBackbone('squeezenet1_1');

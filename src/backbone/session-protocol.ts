@@ -11,6 +11,7 @@ export interface SessionRunRequest {
   type: 'run';
   id: number;
   inputName: string;
+  /** The batch; its first `dims` product values are the input. Sent back with the result for reuse. */
   data: Float32Array;
   dims: number[];
   outputs: string[];
@@ -26,5 +27,5 @@ export interface TensorInfo {
 
 export type SessionReply =
   | { type: 'opened'; inputs: TensorInfo[]; outputs: string[] }
-  | { type: 'result'; id: number; outputs: Record<string, { data: Float32Array; dims: number[] }> }
+  | { type: 'result'; id: number; outputs: Record<string, { data: Float32Array; dims: number[] }>; input: Float32Array }
   | { type: 'error'; id?: number; message: string };

@@ -32,11 +32,13 @@ parentPort!.on('message', async (request: SessionRequest) => {
     return;
   }
   try {
-    const input = new ort.Tensor('float32', request.data, request.dims);
+    const length = request.dims.reduce((a, b) => a * b, 1);
+    const input = new ort.Tensor('float32', request.data.subarray(0, length), request.dims);
     const results = await session!.run({ [request.inputName]: input }, request.outputs);
     const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
     for (const name of request.outputs) outputs[name] = { data: results[name].data as Float32Array, dims: [...results[name].dims] };
-    reply({ type: 'result', id: request.id, outputs }, Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer));
+    const transfer = [...Object.values(outputs).map((o) => o.data.buffer as ArrayBuffer), request.data.buffer as ArrayBuffer];
+    reply({ type: 'result', id: request.id, outputs, input: request.data }, transfer);
   } catch (err) {
     reply({ type: 'error', id: request.id, message: messageOf(err) });
   }

@@ -5,8 +5,10 @@ import { createRequire } from 'node:module';
 import { LensembleError, errorMessage } from '../util/errors.js';
 import type { Matrix } from '../util/matrix.js';
 import { poolOutput } from './pooling.js';
-import type { SessionReply, SessionRequest, TensorInfo } from './session-protocol.js';
-import { siblingModule, startModuleWorker } from '../util/worker-module.js';
+import type { TensorInfo } from './session-protocol.js';
+import { startSessionThread, type SessionOutputs, type SessionThread } from './session-thread.js';
+
+export type { SessionOutputs };
 import type { ResolvedBackbone } from './resolve.js';
 import type { BackboneSpec } from './spec.js';
 
@@ -14,10 +16,21 @@ export type Device = 'cpu' | 'cuda';
 
 export interface SessionOptions {
   device?: Device;
-  /** Intra-op threads; default: all cores. */
+  /** Cores shared out between the sessions' intra-op threads; default: all cores. */
   threads?: number;
+  /** Sessions run side by side on different batches; default {@link defaultSessionCount}. */
+  sessions?: number;
   /** Let ONNX Runtime's idle threads spin (faster alone, slower beside concurrent decoding); default off. */
   spinning?: boolean;
+}
+
+/** How a run treats the batch it is given. */
+export interface RunOptions {
+  /**
+   * Hand the batch's whole buffer to the backbone instead of copying it (the array is detached on return).
+   * Buffers from {@link BackboneSession.batchBuffer} go back to its pool for the next batch.
+   */
+  transfer?: boolean;
 }
 
 export interface BackboneSession {
@@ -25,12 +38,19 @@ export interface BackboneSession {
   spec: BackboneSpec;
   sha256: string;
   device: Device;
+  /** Batches it can run at once (its sessions); callers keep this many in flight. */
+  parallelism: number;
+  /**
+   * A zeroed-or-reused tensor of `length` floats to fill and run with `transfer`: recycling them saves a fresh
+   * allocation (and its page faults) per batch, which costs more than normalising the images into it.
+   */
+  batchBuffer(length: number): Float32Array;
   /** Runs a batch of normalised NCHW images and returns one pooled feature row per image. */
-  embed(batch: Float32Array, count: number, width: number, height: number): Promise<Matrix>;
+  embed(batch: Float32Array, count: number, width: number, height: number, options?: RunOptions): Promise<Matrix>;
   /** All outputs of the model (e.g. `logits`, `feature_map`), for `run`. */
   outputNames: readonly string[];
   /** Runs a batch and returns the named outputs as they are. */
-  run(batch: Float32Array, count: number, width: number, height: number, outputs: string[]): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>>;
+  run(batch: Float32Array, count: number, width: number, height: number, outputs: string[], options?: RunOptions): Promise<SessionOutputs>;
   close(): Promise<void>;
 }
 
@@ -50,81 +70,77 @@ const CUDA_HELP =
   'the CUDA execution provider is not installed in onnxruntime-node (it is skipped by default). On a Linux x64 machine ' +
   'with CUDA 12 and cuDNN 9, run: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js';
 
-interface Pending {
-  resolve(outputs: Record<string, { data: Float32Array; dims: readonly number[] }>): void;
-  reject(error: Error): void;
+/**
+ * Sessions side by side: $LENSEMBLE_SESSIONS, else 2 on the CPU (each with half the cores; on this project's
+ * 2-core machine 2 × 1 thread runs MobileNetV2 1.2× faster than 1 × 2), 1 on a GPU.
+ */
+export function defaultSessionCount(device: Device, cores = availableParallelism()): number {
+  const fromEnv = Number(process.env.LENSEMBLE_SESSIONS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  return device === 'cuda' ? 1 : Math.min(2, cores);
 }
 
 /**
- * Opens an ONNX Runtime session for a backbone — all cores, full graph optimisation, CPU or CUDA — in a
- * worker thread of its own, so inference never blocks the event loop (decoding, progress, a server).
+ * Opens a backbone as a small pool of ONNX Runtime sessions — full graph optimisation, CPU or CUDA —
+ * each in a worker thread of its own, so inference never blocks the event loop (decoding, progress, a
+ * server). On the CPU the cores are shared out between the sessions: several narrower sessions running
+ * different batches beat one wide session, whose threads wait for each other at every operator and stall
+ * whenever decoding takes a core (BENCHMARKS.md, "Sessions").
  */
 export async function openBackbone(backbone: ResolvedBackbone, options: SessionOptions = {}): Promise<BackboneSession> {
   const device = options.device ?? 'cpu';
   if (device === 'cuda' && (process.platform !== 'linux' || !cudaProviderInstalled())) throw new LensembleError(CUDA_HELP);
-  const worker = startModuleWorker(siblingModule(import.meta.url, 'session-worker'));
-  const pending = new Map<number, Pending>();
-  let opened: ((r: Extract<SessionReply, { type: 'opened' }>) => void) | undefined;
-  let openFailed: ((e: Error) => void) | undefined;
-  const failAll = (error: Error) => {
-    openFailed?.(error);
-    for (const p of pending.values()) p.reject(error);
-    pending.clear();
-  };
-  worker.on('message', (message: SessionReply) => {
-    if (message.type === 'opened') opened?.(message);
-    else if (message.type === 'result') {
-      pending.get(message.id)?.resolve(message.outputs);
-      pending.delete(message.id);
-    } else if (message.id === undefined) openFailed?.(new Error(message.message));
-    else {
-      pending.get(message.id)?.reject(new LensembleError(`backbone ${backbone.spec.name} failed (${message.message})`, backbone.modelPath));
-      pending.delete(message.id);
-    }
-    if (pending.size === 0) worker.unref(); // an idle session never keeps the process alive
-  });
-  worker.on('error', failAll);
-  worker.on('exit', (code) => failAll(new Error(`the backbone worker stopped (exit code ${code})`)));
-
-  let info: Extract<SessionReply, { type: 'opened' }>;
+  const cores = options.threads ?? availableParallelism();
+  const count = Math.max(1, Math.min(options.sessions ?? defaultSessionCount(device, cores), cores));
+  const threads = Math.max(1, Math.floor(cores / count));
+  const spinning = options.spinning ?? process.env.LENSEMBLE_ORT_SPIN === '1';
+  let pool: SessionThread[];
   try {
-    info = await new Promise((resolve, reject) => {
-      opened = resolve;
-      openFailed = reject;
-      worker.postMessage({ type: 'open', modelPath: backbone.modelPath, device, threads: options.threads ?? availableParallelism(), spinning: options.spinning ?? process.env.LENSEMBLE_ORT_SPIN === '1' } satisfies SessionRequest);
-    });
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, () => startSessionThread({ modelPath: backbone.modelPath, device, threads, spinning }, backbone.spec.name)),
+    );
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    pool = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    if (failed) {
+      await Promise.all(pool.map((t) => t.close()));
+      throw failed.reason;
+    }
   } catch (err) {
-    await worker.terminate();
     const message = errorMessage(err);
     if (device === 'cuda') throw new LensembleError(`${CUDA_HELP} (${message})`);
     throw new LensembleError(`cannot load ONNX model (${message})`, backbone.modelPath);
   }
-  openFailed = undefined;
-  const spec = completeSpec(backbone.spec, info, backbone.modelPath);
-  let nextId = 0;
+  const spec = completeSpec(backbone.spec, pool[0], backbone.modelPath);
 
-  const run: BackboneSession['run'] = (batch, count, width, height, outputs) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      worker.ref();
-      const data = batch.slice(0, count * 3 * width * height);
-      worker.postMessage({ type: 'run', id, inputName: spec.inputName, data, dims: [count, 3, height, width], outputs } satisfies SessionRequest, [data.buffer]);
-    });
+  // Buffers back from the workers, by length, for batchBuffer; at most a few of each length are kept.
+  const spare = new Map<number, Float32Array[]>();
+  const keepSpare = pool.length + 2;
+  const run: BackboneSession['run'] = async (batch, count, width, height, outputs, options = {}) => {
+    const length = count * 3 * width * height;
+    if (batch.length < length) throw new LensembleError(`batch holds ${batch.length} values, ${count} images need ${length}`);
+    const whole = batch.byteOffset === 0 && batch.byteLength === batch.buffer.byteLength;
+    const data = options.transfer && whole ? batch : batch.slice(0, length);
+    const idlest = pool.reduce((best, t) => (t.busy < best.busy ? t : best));
+    const result = await idlest.run(spec.inputName, data, [count, 3, height, width], outputs);
+    const list = spare.get(result.input.length) ?? [];
+    if (list.length < keepSpare) spare.set(result.input.length, [...list, result.input]);
+    return result.outputs;
+  };
 
   return {
     spec,
     sha256: backbone.sha256,
     device,
-    outputNames: info.outputs,
+    parallelism: pool.length,
+    batchBuffer: (length) => spare.get(length)?.pop() ?? new Float32Array(length),
+    outputNames: pool[0].outputs,
     run,
-    async embed(batch, count, width, height) {
-      const { [spec.featureOutput]: out } = await run(batch, count, width, height, [spec.featureOutput]);
+    async embed(batch, count, width, height, options) {
+      const { [spec.featureOutput]: out } = await run(batch, count, width, height, [spec.featureOutput], options);
       return poolOutput(out.data, out.dims, spec.pooling);
     },
     async close() {
-      worker.removeAllListeners('exit');
-      await worker.terminate();
+      await Promise.all(pool.map((t) => t.close()));
     },
   };
 }
@@ -152,10 +168,11 @@ export function createSessionCache(): SessionCache {
   const sessions = new Map<string, Promise<BackboneSession>>();
   return {
     open(backbone, options = {}) {
-      const key = `${backbone.modelPath}\u0000${backbone.sha256}\u0000${options.device ?? 'cpu'}`;
+      const key = `${backbone.modelPath}\u0000${backbone.sha256}\u0000${options.device ?? 'cpu'}\u0000${options.sessions ?? ''}\u0000${options.threads ?? ''}`;
       let session = sessions.get(key);
       if (!session) {
-        session = openBackbone(backbone, options);
+        // A server answers one request at a time: one session with every core gives it the lowest latency.
+        session = openBackbone(backbone, { sessions: 1, ...options });
         session.catch(() => sessions.delete(key));
         sessions.set(key, session);
       }

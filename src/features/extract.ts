@@ -1,13 +1,14 @@
 import type { BackboneSession } from '../backbone/session.js';
 import type { SkippedImage } from '../dataset/scan.js';
 import { ImageReadError, readImageBytes } from '../images/decode.js';
-import { writeNormalizedChw } from '../images/preprocess.js';
+import { PIXEL_PIPELINE, writeNormalizedChw } from '../images/preprocess.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
-import type { RawImage } from '../images/raw-image.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { errorMessage } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { openFeatureStore, type FeatureEntry, type FeatureStore } from './feature-store.js';
+import { recipeFromKey, renderViews } from './recipes.js';
+import { sharedRenderPool, type RenderPool } from './render-pool.js';
 import { plainViews, type ViewRecipe } from './view-recipe.js';
 
 export interface ExtractItem {
@@ -27,6 +28,8 @@ export interface ExtractOptions {
   batchSize?: number;
   /** Images decoded at once while the backbone runs. */
   decodeConcurrency?: number;
+  /** Threads to decode on (default: the process's shared pool for the session's device); size 0 decodes on this thread. */
+  renderPool?: RenderPool;
   progress?: boolean;
   label?: string;
   /** Called after each batch is safely written to the cache. */
@@ -41,15 +44,10 @@ export interface ExtractResult {
   seconds: number;
 }
 
-function renderViews(recipe: ViewRecipe, bytes: Buffer, item: ExtractItem, views: number[], preprocess: PreprocessSpec): Promise<RawImage[]> {
-  if (recipe.renderViews) return recipe.renderViews(bytes, item.path, item.contentHash, views, preprocess);
-  return Promise.all(views.map((view) => recipe.render(bytes, item.path, item.contentHash, view, preprocess)));
-}
-
 /** The feature-cache key: everything that changes what a backbone sees or returns. */
 export function featureCacheKey(session: BackboneSession, preprocess: PreprocessSpec, recipe: ViewRecipe): unknown {
   const { spec } = session;
-  return { backboneSha256: session.sha256, output: spec.featureOutput, pooling: spec.pooling, preprocess, views: recipe.key };
+  return { backboneSha256: session.sha256, output: spec.featureOutput, pooling: spec.pooling, preprocess, pixels: PIXEL_PIPELINE, views: recipe.key };
 }
 
 interface PreparedBatch {
@@ -59,7 +57,8 @@ interface PreparedBatch {
 
 /**
  * Extracts features for every (item, view) not already cached, streaming batches through the backbone
- * while the next batch decodes. Unreadable images are reported and skipped. Memory is bounded by the batch.
+ * while the next batch decodes. Unreadable images are reported and skipped, in input order. Memory is bounded
+ * by a few batches: one per session, and the one decoding.
  */
 export async function extractFeatures(options: ExtractOptions): Promise<ExtractResult> {
   const started = performance.now();
@@ -83,9 +82,13 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   const pixels = 3 * preprocess.width * preprocess.height;
   const progress = createProgress(options.label ?? 'Extracting', todo.length, { enabled: options.progress });
   const failures: SkippedImage[] = [];
+  // Built-in recipes render on the worker threads; a recipe only this thread knows renders here.
+  const candidate = options.renderPool ?? sharedRenderPool(session.device);
+  const pool = candidate.size > 0 && recipeFromKey(recipe.key) ? candidate : undefined;
+  const decodeConcurrency = Math.max(options.decodeConcurrency ?? 8, 2 * (pool?.size ?? 0));
 
   const prepare = async (batch: { item: ExtractItem; view: number }[]): Promise<PreparedBatch> => {
-    const tensor = new Float32Array(batch.length * pixels);
+    const tensor = session.batchBuffer(batchSize * pixels);
     const ok = new Array<boolean>(batch.length).fill(false);
     // The views of one image sit next to each other in a batch: read and decode it once for all of them.
     const groups: { item: ExtractItem; slots: number[] }[] = [];
@@ -94,10 +97,21 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       if (last && last.item === item) last.slots.push(i);
       else groups.push({ item, slots: [i] });
     });
-    await mapConcurrent(groups, options.decodeConcurrency ?? 8, async ({ item, slots }) => {
+    await mapConcurrent(groups, decodeConcurrency, async ({ item, slots }) => {
+      const views = slots.map((i) => batch[i].view);
+      if (pool) {
+        const rendered = await pool.render({ path: item.path, contentHash: item.contentHash, views, recipe: recipe.key, preprocess });
+        if ('reason' in rendered) failures.push({ id: item.id, path: item.path, reason: rendered.reason });
+        else
+          slots.forEach((slot, k) => {
+            tensor.set(rendered.data.subarray(k * pixels, (k + 1) * pixels), slot * pixels);
+            ok[slot] = true;
+          });
+        return;
+      }
       try {
         const bytes = await readImageBytes(item.path);
-        const images = await renderViews(recipe, bytes, item, slots.map((i) => batch[i].view), preprocess);
+        const images = await renderViews(recipe, bytes, item, views, preprocess);
         slots.forEach((slot, k) => {
           writeNormalizedChw(images[k], preprocess, tensor, slot * pixels);
           ok[slot] = true;
@@ -118,29 +132,42 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   };
 
   let computed = 0;
+  let done = 0;
+  const embedAndStore = async ({ tensor, entries }: PreparedBatch, size: number) => {
+    if (entries.length > 0) {
+      const features = await session.embed(tensor, entries.length, preprocess.width, preprocess.height, { transfer: true });
+      store.append(
+        entries.map(({ item, view }, i) => ({
+          contentHash: item.contentHash,
+          view,
+          features: features.data.subarray(i * features.cols, (i + 1) * features.cols),
+        })),
+      );
+      computed += entries.length;
+    }
+    done += size;
+    progress.tick(size);
+    options.onBatch?.(done, todo.length);
+  };
   const batches: { item: ExtractItem; view: number }[][] = [];
   for (let i = 0; i < todo.length; i += batchSize) batches.push(todo.slice(i, i + batchSize));
+  // As many batches in the backbone as it has sessions, and the next one decoding meanwhile.
+  const inFlight = new Set<Promise<void>>();
   let next = batches.length ? prepare(batches[0]) : undefined;
   try {
     for (let b = 0; b < batches.length; b++) {
       const current = await next!;
       next = b + 1 < batches.length ? prepare(batches[b + 1]) : undefined;
-      if (current.entries.length > 0) {
-        const features = await session.embed(current.tensor, current.entries.length, preprocess.width, preprocess.height);
-        const rows: FeatureEntry[] = current.entries.map(({ item, view }, i) => ({
-          contentHash: item.contentHash,
-          view,
-          features: features.data.subarray(i * features.cols, (i + 1) * features.cols),
-        }));
-        store.append(rows);
-        computed += rows.length;
-      }
-      progress.tick(batches[b].length);
-      options.onBatch?.(Math.min(todo.length, (b + 1) * batchSize), todo.length);
+      const job: Promise<void> = embedAndStore(current, batches[b].length).finally(() => inFlight.delete(job));
+      inFlight.add(job);
+      if (inFlight.size >= session.parallelism) await Promise.race(inFlight);
     }
+    await Promise.all(inFlight);
   } finally {
-    if (next) await next.catch(() => undefined);
+    await Promise.allSettled([...inFlight, ...(next ? [next] : [])]);
     progress.stop();
   }
+  const order = new Map(options.items.map((item, i) => [item.id, i]));
+  failures.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
   return { store, computed, reused, failures, seconds: (performance.now() - started) / 1000 };
 }

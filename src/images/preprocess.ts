@@ -1,41 +1,63 @@
-import type { KernelEnum } from 'sharp';
-import { openImage, renderRgb } from './decode.js';
-import type { PreprocessSpec, Interpolation } from './preprocess-spec.js';
+import { decodeForScale } from './decode.js';
+import type { PreprocessSpec } from './preprocess-spec.js';
+import { resample, type Window } from './resample.js';
 import type { RawImage } from './raw-image.js';
 import { reflectPad } from './reflect-pad.js';
 
-const sharpKernel: Record<Interpolation, keyof KernelEnum> = {
-  bilinear: 'linear',
-  bicubic: 'cubic',
-  lanczos3: 'lanczos3',
-};
+/** Names how pixels are made (decoders, resampler): part of the feature-cache key, bumped when they change. */
+export const PIXEL_PIPELINE = 'antialiased-separable-v1';
 
-/**
- * Decode + geometry in one libvips pipeline (JPEG shrink-on-load makes large photos cheap), giving an
- * RGB image of exactly spec.width × spec.height.
- */
-export async function resizeForModel(bytes: Buffer, path: string, spec: PreprocessSpec): Promise<RawImage> {
+interface Geometry {
+  /** The whole image resized to this size... */
+  scaledWidth: number;
+  scaledHeight: number;
+  /** ...of which this window is kept. */
+  window: Window;
+}
+
+/** fastai's Resize methods and timm's centre crop, as a resize of the whole image and a window of it. */
+export function resizeGeometry(srcWidth: number, srcHeight: number, spec: PreprocessSpec): Geometry {
   const { width, height } = spec;
-  const kernel = sharpKernel[spec.interpolation];
-  const pipeline = openImage(bytes);
   switch (spec.resize) {
     case 'squish':
-      return renderRgb(pipeline.resize(width, height, { fit: 'fill', kernel }), path);
+      return { scaledWidth: width, scaledHeight: height, window: { left: 0, top: 0, width, height } };
     case 'crop': {
       // timm-style: resize so the target is cropPct of the covering size, then take the centre.
       const coverW = Math.round(width / spec.cropPct);
       const coverH = Math.round(height / spec.cropPct);
-      const resized = pipeline.resize(coverW, coverH, { fit: 'cover', position: 'centre', kernel });
-      if (coverW === width && coverH === height) return renderRgb(resized, path);
-      const left = Math.floor((coverW - width) / 2);
-      const top = Math.floor((coverH - height) / 2);
-      return renderRgb(resized.extract({ left, top, width, height }), path);
+      const scale = Math.max(coverW / srcWidth, coverH / srcHeight);
+      const scaledWidth = Math.max(coverW, Math.round(srcWidth * scale));
+      const scaledHeight = Math.max(coverH, Math.round(srcHeight * scale));
+      const left = Math.floor((scaledWidth - width) / 2);
+      const top = Math.floor((scaledHeight - height) / 2);
+      return { scaledWidth, scaledHeight, window: { left, top, width, height } };
     }
     case 'pad': {
-      const inside = await renderRgb(pipeline.resize(width, height, { fit: 'inside', kernel }), path);
-      return reflectPad(inside, width, height);
+      const scale = Math.min(width / srcWidth, height / srcHeight);
+      const scaledWidth = Math.max(1, Math.min(width, Math.round(srcWidth * scale)));
+      const scaledHeight = Math.max(1, Math.min(height, Math.round(srcHeight * scale)));
+      return { scaledWidth, scaledHeight, window: { left: 0, top: 0, width: scaledWidth, height: scaledHeight } };
     }
   }
+}
+
+/**
+ * Decode (reduced on load when the photo is much larger than needed) and one antialiased resample of
+ * just the pixels kept, giving an RGB image of exactly spec.width × spec.height.
+ */
+export async function resizeForModel(bytes: Buffer, path: string, spec: PreprocessSpec): Promise<RawImage> {
+  const source = await decodeForScale(bytes, path, (w, h) => {
+    const g = resizeGeometry(w, h, spec);
+    return Math.max(g.scaledWidth / w, g.scaledHeight / h);
+  });
+  return fitToModel(source, spec);
+}
+
+/** The geometry of {@link resizeForModel} on an already decoded image. */
+export function fitToModel(source: RawImage, spec: PreprocessSpec): RawImage {
+  const { scaledWidth, scaledHeight, window } = resizeGeometry(source.width, source.height, spec);
+  const resized = resample(source, scaledWidth, scaledHeight, spec.interpolation, window);
+  return spec.resize === 'pad' ? reflectPad(resized, spec.width, spec.height) : resized;
 }
 
 /** Writes an RGB image as normalised CHW float32 into `out` at `offset` (one slot of a batch tensor). */
