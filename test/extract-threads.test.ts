@@ -12,6 +12,8 @@ import { recipeFromKey } from '../src/features/recipes.js';
 import { createRenderPool, type RenderPool } from '../src/features/render-pool.js';
 import { plainViews } from '../src/features/view-recipe.js';
 import { fastaiDefaults } from '../src/images/augment-spec.js';
+import { defaultPreprocess } from '../src/images/preprocess-spec.js';
+import { patternImage } from './support/images.js';
 import { SHARED_DIR, sharedPath } from './support/shared.js';
 
 describe('recipes rebuilt from their keys (what a render thread does)', () => {
@@ -21,6 +23,17 @@ describe('recipes rebuilt from their keys (what a render thread does)', () => {
     expect(recipeFromKey(augment.key)?.key).toEqual(augment.key);
     expect(recipeFromKey({ kind: 'cached' })).toBeUndefined();
     expect(recipeFromKey({ kind: 'augment', seed: 1 })).toBeUndefined();
+  });
+
+  it('the plain view rendered beside augmented ones (one decode) equals the plain recipe’s', async () => {
+    const preprocess = { ...defaultPreprocess, width: 64, height: 64 };
+    const recipe = augmentedViews(fastaiDefaults, 5);
+    for (const [w, h] of [[100, 80], [600, 400]]) {
+      const bytes = await patternImage(w, h, 9).jpeg().toBuffer();
+      const [plainView] = await recipe.renderViews!(bytes, 'x.jpg', 'h', [0, 1], preprocess);
+      const alone = await plainViews.render(bytes, 'x.jpg', 'h', 0, preprocess);
+      expect(Buffer.from(plainView.data).equals(Buffer.from(alone.data))).toBe(true);
+    }
   });
 });
 

@@ -3,7 +3,7 @@ import { augment } from '../images/augment.js';
 import { mirrorHorizontally } from '../images/mirror.js';
 import type { AugmentSpec } from '../images/augment-spec.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
-import { resizeForModel } from '../images/preprocess.js';
+import { fitToModel, modelScale, resizeForModel } from '../images/preprocess.js';
 import { deriveSeed } from '../util/rng.js';
 import type { ViewRecipe } from './view-recipe.js';
 
@@ -29,11 +29,15 @@ export function augmentedViews(spec: AugmentSpec, seed: number): ViewRecipe {
       const needsSource = views.some((v) => v !== 0);
       const source = needsSource ? await decodeImage(path, bytes) : undefined;
       const presized = withPresize(spec, preprocess);
+      // The full-size decode serves the plain view too, unless resizeForModel would have decoded it reduced.
+      const plainFromSource = source !== undefined && modelScale(source.width, source.height, preprocess) * 2 > 1;
       return Promise.all(
         views.map((view) =>
-          view === 0
-            ? resizeForModel(bytes, path, preprocess)
-            : augment(source!, presized, deriveSeed(seed, contentHash, view), preprocess.width, preprocess.height),
+          view !== 0
+            ? augment(source!, presized, deriveSeed(seed, contentHash, view), preprocess.width, preprocess.height)
+            : plainFromSource
+              ? fitToModel(source!, preprocess)
+              : resizeForModel(bytes, path, preprocess),
         ),
       );
     },

@@ -46,11 +46,13 @@ export function resizeGeometry(srcWidth: number, srcHeight: number, spec: Prepro
  * just the pixels kept, giving an RGB image of exactly spec.width × spec.height.
  */
 export async function resizeForModel(bytes: Buffer, path: string, spec: PreprocessSpec): Promise<RawImage> {
-  const source = await decodeForScale(bytes, path, (w, h) => {
-    const g = resizeGeometry(w, h, spec);
-    return Math.max(g.scaledWidth / w, g.scaledHeight / h);
-  });
-  return fitToModel(source, spec);
+  return fitToModel(await decodeForScale(bytes, path, (w, h) => modelScale(w, h, spec)), spec);
+}
+
+/** How much an image of this size is scaled on its way to the model (the larger of the two axes' factors). */
+export function modelScale(width: number, height: number, spec: PreprocessSpec): number {
+  const g = resizeGeometry(width, height, spec);
+  return Math.max(g.scaledWidth / width, g.scaledHeight / height);
 }
 
 /** The geometry of {@link resizeForModel} on an already decoded image. */
