@@ -30,8 +30,8 @@ async function timePerItem<T>(items: T[], rounds: number, fn: (item: T) => unkno
 }
 
 const DATASETS = [
-  { name: 'rice-leaf (300×300, ~7 KB)', dir: '../shared/data/rice-leaf' },
-  { name: 'paddy-doctor-mini (480×640, ~90 KB)', dir: '../shared/data/paddy-doctor-mini' },
+  { name: 'rice-leaf', dir: '../shared/data/rice-leaf' },
+  { name: 'paddy-doctor-mini', dir: '../shared/data/paddy-doctor-mini' },
 ];
 
 /**
@@ -77,7 +77,8 @@ export async function runDecodeBench(options: { images?: number; rounds?: number
     };
     const meanBytes = jpegs.reduce((sum, file) => sum + file.bytes.length, 0) / jpegs.length;
     rows.push({ dataset: name, images: jpegs.length, meanBytes, millis });
-    log(`${name}, ${jpegs.length} JPEGs:`);
+    const medianBytes = jpegs.map((file) => file.bytes.length).sort((a, b) => a - b)[jpegs.length >> 1];
+    log(`${name}, ${jpegs.length} JPEGs of ${sources[0].width}×${sources[0].height}, median ${(medianBytes / 1000).toFixed(0)} KB:`);
     log(`  decode + resize + crop: sharp ${f(millis.sharpDecodeResizeCrop)}, ours ${f(millis.oursDecodeResizeCrop)} (${(millis.sharpDecodeResizeCrop / millis.oursDecodeResizeCrop).toFixed(1)}×)`);
     log(`  decode only:            sharp ${f(millis.sharpDecode)}, mozjpeg/wasm ${f(millis.wasmJpegDecode)} (${(millis.sharpDecode / millis.wasmJpegDecode).toFixed(1)}×)`);
     log(`  resample only:          TypeScript ${f(millis.resampleJs)}, wasm SIMD ${f(millis.resampleWasm)} (${(millis.resampleJs / millis.resampleWasm).toFixed(1)}×)`);
