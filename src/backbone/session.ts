@@ -85,7 +85,7 @@ export function defaultSessionCount(device: Device, cores = availableParallelism
  * each in a worker thread of its own, so inference never blocks the event loop (decoding, progress, a
  * server). On the CPU the cores are shared out between the sessions: several narrower sessions running
  * different batches beat one wide session, whose threads wait for each other at every operator and stall
- * whenever decoding takes a core (BENCHMARKS.md, "Sessions").
+ * whenever decoding takes a core (BENCHMARKS.md, "Feature extraction").
  */
 export async function openBackbone(backbone: ResolvedBackbone, options: SessionOptions = {}): Promise<BackboneSession> {
   const device = options.device ?? 'cpu';
@@ -110,7 +110,13 @@ export async function openBackbone(backbone: ResolvedBackbone, options: SessionO
     if (device === 'cuda') throw new LensembleError(`${CUDA_HELP} (${message})`);
     throw new LensembleError(`cannot load ONNX model (${message})`, backbone.modelPath);
   }
-  const spec = completeSpec(backbone.spec, pool[0], backbone.modelPath);
+  let spec: BackboneSpec;
+  try {
+    spec = completeSpec(backbone.spec, pool[0], backbone.modelPath);
+  } catch (err) {
+    await Promise.all(pool.map((t) => t.close()));
+    throw err;
+  }
 
   // Buffers back from the workers, by length, for batchBuffer; at most a few of each length are kept.
   const spare = new Map<number, Float32Array[]>();
