@@ -33,22 +33,22 @@ function forLoop(i: number, end: number, step: number, body: Code): Code {
 const V = { src: 0, srcRowBytes: 1, bytesPerRow: 2, first: 3, count: 4, weights: 5, weightStride: 6, rows: 7, dst: 8 };
 function emitVertical(): FunctionSpec {
   let next = 9;
-  const [j, k, n, b, srcRow, dstRow, wPtr] = Array.from({ length: 7 }, () => next++);
+  const [j, k, n, b, firstRow, dstRow, wPtr, rowPtr] = Array.from({ length: 8 }, () => next++);
   const [w, v, half] = [next++, next++, next++];
   const dstAddress: Code = [get(dstRow), get(b), op.i32Const(2), op.i32Shl, op.i32Add];
   /** dst[b*4 + offset] += w · lanes */
   const addInto = (offset: number, lanes: Code): Code => [dstAddress, dstAddress, op.v128Load(offset, 2), lanes, get(w), op.f32x4Mul, op.f32x4Add, op.v128Store(offset, 2)];
   const quarter = (from: Code, extend: Code): Code => [from, extend, op.f32x4ConvertI32x4U];
   const body: Code = forLoop(j, V.rows, 1, [
-    get(V.first), get(j), op.i32Const(2), op.i32Shl, op.i32Add, op.i32Load(), set(srcRow), // row index for now
+    get(V.first), get(j), op.i32Const(2), op.i32Shl, op.i32Add, op.i32Load(), set(firstRow), // index among the copied rows
     get(V.count), get(j), op.i32Const(2), op.i32Shl, op.i32Add, op.i32Load(), set(n),
     get(V.weights), get(j), get(V.weightStride), op.i32Mul, op.i32Add, set(wPtr),
     get(V.dst), get(j), get(V.bytesPerRow), op.i32Const(2), op.i32Shl, op.i32Mul, op.i32Add, set(dstRow),
     forLoop(k, n, 1, [
       get(wPtr), get(k), op.i32Const(2), op.i32Shl, op.i32Add, op.v128Load32Splat(), set(w),
+      get(V.src), get(firstRow), get(k), op.i32Add, get(V.srcRowBytes), op.i32Mul, op.i32Add, set(rowPtr),
       forLoop(b, V.bytesPerRow, 16, [
-        // 16 source bytes of row (first + k)
-        get(V.src), get(srcRow), get(k), op.i32Add, get(V.srcRowBytes), op.i32Mul, op.i32Add, get(b), op.i32Add, op.v128Load(0, 0), set(v),
+        get(rowPtr), get(b), op.i32Add, op.v128Load(0, 0), set(v), // 16 source bytes
         get(v), op.i16x8ExtendLowI8x16U, set(half),
         addInto(0, quarter(get(half), op.i32x4ExtendLowI16x8U)),
         addInto(16, quarter(get(half), op.i32x4ExtendHighI16x8U)),
@@ -58,7 +58,7 @@ function emitVertical(): FunctionSpec {
       ]),
     ]),
   ]);
-  return { name: 'vertical', params: new Array(9).fill(I32), locals: [[7, I32], [3, V128]], body };
+  return { name: 'vertical', params: new Array(9).fill(I32), locals: [[8, I32], [3, V128]], body };
 }
 
 // horizontal(src, srcRowBytes, first, count, weights, weightStrideBytes, width, rows, dst, dstRowBytes)
