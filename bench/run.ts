@@ -22,45 +22,37 @@ const results: Record<string, unknown> = {
   date: new Date().toISOString(),
 };
 
-if (wanted('extraction')) {
-  log('\n## Feature extraction: whole path vs onnxruntime alone');
-  results.extraction = await runExtractionBench({ log });
-  log('\n## Feature extraction: one wide session, for comparison');
-  results.extractionOneSession = await runExtractionBench({ log, sessions: 1 });
-}
-if (wanted('decode')) {
-  log('\n## Image → model input: sharp vs mozjpeg/wasm + SIMD resample');
-  results.decode = await runDecodeBench({ log });
-}
-if (wanted('augment')) {
-  log('\n## Augmentation throughput');
-  const r = await runAugmentBench({});
-  for (const s of r.sizes) log(`augment → ${s.size}×${s.size}: ${s.imagesPerSecond.toFixed(0)} images/s (${s.imagesPerCpuSecond.toFixed(0)} per CPU-second)`);
-  results.augment = r;
-}
-if (wanted('heads')) {
-  log('\n## Head training');
-  results.heads = runHeadsBench({ log });
-}
-if (wanted('classifiers')) {
-  log('\n## Classical classifiers (Random Forest vs ml-random-forest; peer timed at 10 trees, extrapolated to 100)');
-  results.classifiers = runClassifiersBench({ peerTrees: 10, log });
-}
-if (wanted('em')) {
-  log('\n## EM convolutional traces vs numpy');
-  results.em = await runEmBench({ log });
-}
-if (wanted('ensemble')) {
-  log('\n## Three-member ensemble from raw images');
-  results.ensemble = await runEnsembleBench({ log });
-}
-if (wanted('rice-accuracy')) {
-  log('\n## Rice-leaf accuracy over split seeds');
-  results.riceAccuracy = await runRiceAccuracy({ log });
-}
-if (wanted('forensics-accuracy')) {
-  log('\n## Fake-faces accuracy: EM traces × classifiers');
-  results.forensicsAccuracy = await runForensicsAccuracy({ log });
+/** Each benchmark: its --only name, its heading, and how it runs (returning the result keys it fills). */
+const benchmarks: { name: string; title: string; run(): Promise<Record<string, unknown>> }[] = [
+  {
+    name: 'extraction',
+    title: 'Feature extraction: whole path vs onnxruntime alone (default sessions, then one wide session)',
+    run: async () => ({ extraction: await runExtractionBench({ log }), extractionOneSession: await runExtractionBench({ log, sessions: 1 }) }),
+  },
+  { name: 'decode', title: 'Image → model input: sharp vs mozjpeg/wasm + SIMD resample', run: async () => ({ decode: await runDecodeBench({ log }) }) },
+  {
+    name: 'augment',
+    title: 'Augmentation throughput',
+    run: async () => {
+      const r = await runAugmentBench({});
+      for (const s of r.sizes) log(`augment → ${s.size}×${s.size}: ${s.imagesPerSecond.toFixed(0)} images/s (${s.imagesPerCpuSecond.toFixed(0)} per CPU-second)`);
+      return { augment: r };
+    },
+  },
+  { name: 'heads', title: 'Head training', run: async () => ({ heads: runHeadsBench({ log }) }) },
+  {
+    name: 'classifiers',
+    title: 'Classical classifiers (Random Forest vs ml-random-forest; peer timed at 10 trees, extrapolated to 100)',
+    run: async () => ({ classifiers: runClassifiersBench({ peerTrees: 10, log }) }),
+  },
+  { name: 'em', title: 'EM convolutional traces vs numpy', run: async () => ({ em: await runEmBench({ log }) }) },
+  { name: 'ensemble', title: 'Three-member ensemble from raw images', run: async () => ({ ensemble: await runEnsembleBench({ log }) }) },
+  { name: 'rice-accuracy', title: 'Rice-leaf accuracy over split seeds', run: async () => ({ riceAccuracy: await runRiceAccuracy({ log }) }) },
+  { name: 'forensics-accuracy', title: 'Fake-faces accuracy: EM traces × classifiers', run: async () => ({ forensicsAccuracy: await runForensicsAccuracy({ log }) }) },
+];
+for (const bench of benchmarks.filter((b) => wanted(b.name))) {
+  log(`\n## ${bench.title}`);
+  Object.assign(results, await bench.run());
 }
 mkdirSync('bench/out', { recursive: true });
 const file = `bench/out/results-${only ? only.join('+') : 'speed'}.json`;

@@ -1,4 +1,7 @@
-/** Messages between a BackboneSession and the worker thread that owns its ONNX Runtime session. */
+/**
+ * Messages between a BackboneSession and the worker thread that owns its ONNX Runtime session. Every
+ * request carries an id (added by WorkerCalls) and its reply carries it back.
+ */
 export interface SessionOpenRequest {
   type: 'open';
   modelPath: string;
@@ -9,7 +12,6 @@ export interface SessionOpenRequest {
 
 export interface SessionRunRequest {
   type: 'run';
-  id: number;
   inputName: string;
   /** The batch; its first `dims` product values are the input. Sent back with the result for reuse. */
   data: Float32Array;
@@ -18,6 +20,7 @@ export interface SessionRunRequest {
 }
 
 export type SessionRequest = SessionOpenRequest | SessionRunRequest;
+export type SessionRequestWithId = SessionRequest & { id: number };
 
 export interface TensorInfo {
   name: string;
@@ -26,6 +29,6 @@ export interface TensorInfo {
 }
 
 export type SessionReply =
-  | { type: 'opened'; inputs: TensorInfo[]; outputs: string[] }
+  | { type: 'opened'; id: number; inputs: TensorInfo[]; outputs: string[] }
   | { type: 'result'; id: number; outputs: Record<string, { data: Float32Array; dims: number[] }>; input: Float32Array }
-  | { type: 'error'; id?: number; message: string };
+  | { type: 'error'; id: number; message: string };

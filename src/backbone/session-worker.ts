@@ -2,13 +2,13 @@
 // inference, so it lives here: the main thread keeps decoding the next batch meanwhile.
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { SessionReply, SessionRequest } from './session-protocol.js';
+import type { SessionReply, SessionRequestWithId } from './session-protocol.js';
 
 let session: ort.InferenceSession | undefined;
 const reply = (message: SessionReply, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(message, transfer);
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-parentPort!.on('message', async (request: SessionRequest) => {
+parentPort!.on('message', async (request: SessionRequestWithId) => {
   if (request.type === 'open') {
     try {
       session = await ort.InferenceSession.create(request.modelPath, {
@@ -23,11 +23,12 @@ parentPort!.on('message', async (request: SessionRequest) => {
       });
       reply({
         type: 'opened',
+        id: request.id,
         inputs: session.inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? [...m.shape] : [] })),
         outputs: [...session.outputNames],
       });
     } catch (err) {
-      reply({ type: 'error', message: messageOf(err) });
+      reply({ type: 'error', id: request.id, message: messageOf(err) });
     }
     return;
   }

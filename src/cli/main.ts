@@ -15,6 +15,18 @@ export function buildProgram(): Command {
     .description('Train, evaluate and serve image classifiers by transfer learning on ONNX backbones.')
     .version(LENSEMBLE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Environment:',
+        '  LENSEMBLE_CACHE           feature and download cache (default ~/.cache/lensemble)',
+        '  LENSEMBLE_SHARED          the shared example data for `lensemble demo` (default ../shared)',
+        '  LENSEMBLE_SESSIONS        ONNX Runtime sessions per backbone (default: 2 on the CPU, 1 on CUDA)',
+        '  LENSEMBLE_RENDER_THREADS  threads that decode images (default: none below 8 cores on the CPU)',
+        '  LENSEMBLE_DEBUG=1         print stack traces of unexpected errors',
+      ].join('\n'),
+    )
     .exitOverride();
   registerTrain(program);
   registerEvaluate(program);

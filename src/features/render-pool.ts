@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
-import { siblingModule, startModuleWorker } from '../util/worker-module.js';
+import { errorMessage } from '../util/errors.js';
+import { startWorkerCalls, type WorkerCalls } from '../util/worker-calls.js';
+import { siblingModule } from '../util/worker-module.js';
 import type { RenderReply, RenderRequest } from './render-protocol.js';
 
 /** The outcome of rendering one image: its normalised views, or why it cannot be used. */
@@ -11,11 +12,6 @@ export interface RenderPool {
   readonly size: number;
   render(request: { path: string; contentHash: string; views: number[]; recipe: unknown; preprocess: PreprocessSpec }): Promise<Rendered>;
   close(): Promise<void>;
-}
-
-interface Thread {
-  worker: Worker;
-  pending: Map<number, (reply: Rendered) => void>;
 }
 
 /**
@@ -37,43 +33,24 @@ export function defaultRenderThreads(device: 'cpu' | 'cuda' = 'cpu', cores = ava
  */
 export function createRenderPool(size: number = defaultRenderThreads()): RenderPool {
   if (!Number.isInteger(size) || size < 0) throw new Error(`render thread count must be a whole number, got ${size}`);
-  const threads: Thread[] = [];
-  let nextId = 0;
-  const start = (): Thread => {
-    const worker = startModuleWorker(siblingModule(import.meta.url, 'render-worker'));
-    const thread: Thread = { worker, pending: new Map() };
-    const failAll = (reason: string) => {
-      for (const resolve of thread.pending.values()) resolve({ reason });
-      thread.pending.clear();
-      threads.splice(threads.indexOf(thread), 1);
-    };
-    worker.on('message', (reply: RenderReply) => {
-      const resolve = thread.pending.get(reply.id);
-      thread.pending.delete(reply.id);
-      resolve?.('data' in reply ? { data: reply.data } : { reason: reply.reason });
-      if (thread.pending.size === 0) worker.unref();
-    });
-    worker.on('error', (err) => failAll(`render thread failed (${err.message})`));
-    worker.on('exit', (code) => failAll(`render thread stopped (exit code ${code})`));
-    worker.unref();
-    return thread;
-  };
+  const threads: WorkerCalls<Omit<RenderRequest, 'id'>, RenderReply>[] = [];
   return {
     size,
-    render(request) {
-      if (size === 0) return Promise.resolve({ reason: 'no render threads (this pool has size 0)' });
-      while (threads.length < size) threads.push(start());
-      const thread = threads.reduce((best, t) => (t.pending.size < best.pending.size ? t : best));
-      const id = nextId++;
-      return new Promise((resolve) => {
-        thread.pending.set(id, resolve);
-        thread.worker.ref();
-        thread.worker.postMessage({ id, ...request } satisfies RenderRequest);
-      });
+    async render(request) {
+      if (size === 0) return { reason: 'no render threads (this pool has size 0)' };
+      while (threads.length < size) threads.push(startWorkerCalls(siblingModule(import.meta.url, 'render-worker'), 'render thread stopped'));
+      const idlest = threads.reduce((best, t) => (t.pending < best.pending ? t : best));
+      try {
+        const reply = await idlest.call(request);
+        return 'data' in reply ? { data: reply.data } : { reason: reply.reason };
+      } catch (err) {
+        const at = threads.indexOf(idlest); // a dead thread is replaced on the next call
+        if (at >= 0) threads.splice(at, 1);
+        return { reason: errorMessage(err) };
+      }
     },
     async close() {
-      const all = threads.splice(0);
-      await Promise.all(all.map((t) => (t.worker.removeAllListeners('exit'), t.worker.terminate())));
+      await Promise.all(threads.splice(0).map((t) => t.close()));
     },
   };
 }

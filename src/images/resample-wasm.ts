@@ -9,7 +9,7 @@
  */
 import { alignUp, type Code, encodeModule, type FunctionSpec, I32, instantiate, op, pagesFor, V128, wasmApi, wasmSimdAvailable, type WasmMemory } from '../util/wasm-module.js';
 
-/** Taps along one axis, as resample.ts computes them. */
+/** For each output pixel along one axis: first input pixel, tap count, normalised weights (`stride` apart). */
 export interface Taps {
   first: Int32Array;
   count: Int32Array;

@@ -42,14 +42,12 @@ function scratch(name: string, length: number): Float32Array {
   return array.subarray(0, length);
 }
 
-/** For each output pixel along one axis: first input pixel, tap count, normalised weights. */
-type AxisTaps = Taps;
 
 /**
  * PIL's antialiased resampling taps (ImagingResample): the filter is widened by the shrink factor so that a
  * downscale averages every input pixel it covers instead of skipping some (what torchvision/timm see).
  */
-function axisTaps(inSize: number, outSize: number, offset: number, length: number, interpolation: Interpolation): AxisTaps {
+function axisTaps(inSize: number, outSize: number, offset: number, length: number, interpolation: Interpolation): Taps {
   const { support: baseSupport, weight } = FILTERS[interpolation];
   const scale = inSize / outSize;
   const widen = Math.max(scale, 1);
@@ -72,7 +70,7 @@ function axisTaps(inSize: number, outSize: number, offset: number, length: numbe
 }
 
 /** The input pixels some tap reads. */
-function span(taps: AxisTaps): { first: number; end: number } {
+function span(taps: Taps): { first: number; end: number } {
   let first = Infinity;
   let end = 0;
   for (let i = 0; i < taps.first.length; i++) {
