@@ -29,7 +29,7 @@ export async function runForensicsAccuracy(options: { sizes?: number[]; dataDir?
     result.members.forEach((m, k) => {
       const row = {
         kernelSize: n,
-        classifier: members[k].head,
+        classifier: members[k].head.kind,
         validAccuracy: m.evaluation.accuracy,
         cvMean: m.crossValidation!.mean,
         cvStd: m.crossValidation!.std,

@@ -1,7 +1,9 @@
 // lensemble's library API: everything the CLI does, importable from TypeScript.
 export { train, type TrainOptions, type TrainResult } from './pipeline/train.js';
-export { predict, type Prediction, type PredictResult } from './pipeline/predict.js';
-export { evaluateModel, type EvaluateResult } from './pipeline/evaluate.js';
+export { loadModel, type Model, type LoadModelOptions, type EvaluateResult } from './bundle/load-model.js';
+export { predict } from './pipeline/predict.js';
+export { evaluateModel } from './pipeline/evaluate.js';
+export type { Prediction, Predictions, SkippedInput, TargetPrediction } from './ensemble/predictions.js';
 export { writeSubmission, type SubmitResult } from './pipeline/submit.js';
 export { prepareTrainingData, defaultSplitOptions, type PreparedData, type SplitOptions } from './pipeline/prepare-data.js';
 
@@ -25,7 +27,8 @@ export { extractFeatures } from './features/extract.js';
 export { openFeatureStore, type FeatureStore } from './features/feature-store.js';
 
 export type { Classifier, SerializedClassifier } from './heads/classifier.js';
-export { createHead, classifierFromJSON, headKinds } from './heads/registry.js';
+export { createHead, classifierFromJSON, headKinds, heads, findHead } from './heads/registry.js';
+export { defineClassifier, describeParams, type HeadDefinition } from './heads/define.js';
 export { createLinearHead } from './heads/linear.js';
 export { createMlpHead } from './heads/mlp.js';
 export { createRandomForest } from './heads/random-forest.js';
@@ -35,8 +38,13 @@ export { createLda } from './heads/lda.js';
 export { crossValidate, stratifiedKFold } from './evaluate/cross-validate.js';
 
 export { averageProbabilities } from './ensemble/average.js';
-export { combineTta } from './ensemble/tta.js';
-export { parseMemberString, readEnsembleConfig, type MemberSpec } from './ensemble/member-spec.js';
+export { combineTta, type TtaSettings } from './ensemble/tta.js';
+export { parseMemberSpec, parseMemberString, readEnsembleConfig, type MemberSpec } from './ensemble/member-spec.js';
+export { createEnsemble, type Ensemble, type EnsembleMember, type EnsembleProbabilities } from './ensemble/ensemble.js';
+export { fitEnsembleWeights } from './ensemble/fit-weights.js';
+
+export { registerSourceKind, sourceKinds, findSourceKind } from './sources/registry.js';
+export type { SourceKind, LoadedSource, TrainedSource, SourceFeatures, SourceEntry, SourceDescription } from './sources/source-kind.js';
 
 export { evaluateProbabilities, type Evaluation } from './evaluate/metrics.js';
 export { loadBundle, saveBundle, type LoadedBundle } from './bundle/bundle.js';

@@ -44,7 +44,7 @@ describe('test-time augmentation', () => {
 describe('member specs', () => {
   it('parses the command-line form with defaults underneath', () => {
     const m = parseMemberString('mobilenetv2_100,size=320,resize=squish,head=mlp,weight=2', { views: 2, tta: 'flip' });
-    expect(m).toMatchObject({ backbone: 'mobilenetv2_100', size: 320, resize: 'squish', head: 'mlp', weight: 2, views: 2, tta: 'flip', ttaViews: 4 });
+    expect(m).toMatchObject({ source: { kind: 'backbone', backbone: 'mobilenetv2_100', size: 320, resize: 'squish' }, head: { kind: 'mlp' }, weight: 2, views: 2, tta: { kind: 'flip', views: 4 } });
   });
   it('names the bad key and value', () => {
     expect(() => parseMemberString('x,resize=stretch')).toThrow(/resize/);
@@ -56,7 +56,7 @@ describe('member specs', () => {
     const good = join(dir, 'good.json');
     writeFileSync(good, JSON.stringify({ defaults: { views: 0, tta: 'none' }, members: [{ backbone: 'a' }, { backbone: 'b', size: 320, views: 2 }] }));
     const members = readEnsembleConfig(good);
-    expect(members.map((m) => [m.backbone, m.views, m.tta])).toEqual([['a', 0, 'none'], ['b', 2, 'none']]);
+    expect(members.map((m) => [m.source.backbone, m.views, m.tta.kind])).toEqual([['a', 0, 'none'], ['b', 2, 'none']]);
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ members: [{ backbone: 'a', head: 'transformer' }] }));
     expect(() => readEnsembleConfig(bad)).toThrow(/bad\.json.*members\[0\].*head/);

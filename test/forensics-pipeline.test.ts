@@ -13,6 +13,7 @@ import { predict } from '../src/pipeline/predict.js';
 import { train } from '../src/pipeline/train.js';
 import { kernelHeatmapSpec } from '../src/report/kernel-plot.js';
 import { renderPlot } from '../src/report/plots.js';
+import { tracesMemberOf } from '../src/sources/traces-source.js';
 import { SHARED_DIR, sharedPath } from './support/shared.js';
 
 describe('trace feature columns', () => {
@@ -38,7 +39,7 @@ describe.skipIf(!SHARED_DIR)('deepfake forensics on the real fake-faces set', ()
     expect(result.evaluation.accuracy).toBeGreaterThanOrEqual(0.68); // measured 0.72 (numpy + scikit-learn reference: 0.74)
     expect(result.members[0].crossValidation!.mean).toBeGreaterThan(0.66);
     const manifest = loadBundle(model).manifest;
-    expect(manifest.members[0]).toMatchObject({ kind: 'traces', traces: { kernelSize: 3 } });
+    expect(manifest.members[0]).toMatchObject({ source: { kind: 'traces', traces: { kernelSize: 3 } } });
   }, 600_000);
 
   it('caches traces by content: a second extraction computes nothing', async () => {
@@ -58,10 +59,9 @@ describe.skipIf(!SHARED_DIR)('deepfake forensics on the real fake-faces set', ()
   }, 300_000);
 
   it('explains a decision: kernels, class means, pushes, RF importances, and a picture', async () => {
-    const bundle = loadBundle(model);
-    const { member, head } = bundle.members[0];
-    if (member.kind !== 'traces') throw new Error('expected a traces member');
-    const explanation = await explainTraceDecision(sharedPath('data', 'fake-faces', 'fake', 'fake_10.jpg'), member, head, bundle.manifest.labels);
+    const traces = tracesMemberOf(loadBundle(model));
+    if (!traces) throw new Error('expected a traces member');
+    const explanation = await explainTraceDecision(sharedPath('data', 'fake-faces', 'fake', 'fake_10.jpg'), traces.entry, traces.head, loadBundle(model).manifest.labels);
     expect(explanation.contributions).toHaveLength(24);
     expect(explanation.contributions.every((c) => c.importance !== undefined)).toBe(true);
     expect(Math.abs(explanation.contributions[0].push)).toBeGreaterThanOrEqual(Math.abs(explanation.contributions[23].push));
@@ -82,7 +82,7 @@ describe.skipIf(!SHARED_DIR)('deepfake forensics on the real fake-faces set', ()
       progress: false,
     });
     expect(result.rows.map((r) => r.arch)).toEqual(['squeezenet1_1', 'em-traces N=3', 'ensemble of 2']);
-    expect(loadBundle(out).manifest.members.map((m) => m.kind)).toEqual(['backbone', 'traces']);
+    expect(loadBundle(out).manifest.members.map((m) => m.source.kind)).toEqual(['backbone', 'traces']);
     const { predictions } = await predict(out, [sharedPath('data', 'fake-faces', 'real', 'real_1.jpg')], { cacheDir });
     expect(['fake', 'real']).toContain(predictions[0].label);
   }, 600_000);

@@ -400,11 +400,11 @@ describe.skipIf(!SHARED_DIR)('lensemble serve over a real trained bundle', () =>
       return dir;
     };
     const missing = variant('missing-backbone', (m) => {
-      m.backbone.spec.source = { kind: 'file', path: join(work, 'gone.onnx') };
-      m.backbone.sha256 = '1'.repeat(64); // and no other known model file has these weights
+      m.source.backbone.spec.source = { kind: 'file', path: join(work, 'gone.onnx') };
+      m.source.backbone.sha256 = '1'.repeat(64); // and no other known model file has these weights
     });
     await expect(startServer({ model: missing, port: 0, cacheDir })).rejects.toThrow(`${join(work, 'gone.onnx')}: backbone ONNX file not found`);
-    const other = variant('other-backbone', (m) => (m.backbone.sha256 = '0'.repeat(64)));
+    const other = variant('other-backbone', (m) => (m.source.backbone.sha256 = '0'.repeat(64)));
     await expect(startServer({ model: other, port: 0, cacheDir })).rejects.toThrow(/backbone squeezenet1_1 has sha256 \w+, but 0{64} was expected/);
   });
 });

@@ -4,6 +4,9 @@ import type { BackboneSpec } from './spec.js';
 const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
 const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
 
+/** The backbone a run uses when it names none. */
+export const DEFAULT_BACKBONE = 'mobilenetv2_100';
+
 const imagenetCrop = (overrides: Partial<PreprocessSpec> = {}): PreprocessSpec => ({ ...defaultPreprocess, ...overrides });
 
 /**
@@ -12,7 +15,7 @@ const imagenetCrop = (overrides: Partial<PreprocessSpec> = {}): PreprocessSpec =
  */
 export const backboneRegistry: readonly BackboneSpec[] = [
   {
-    name: 'mobilenetv2_100',
+    name: DEFAULT_BACKBONE,
     description: 'MobileNetV2 1.0, ImageNet-1k (ONNX model zoo), BatchNorm folded; 1280-d features',
     source: { kind: 'shared', path: 'models/mobilenetv2/model.onnx' },
     inputName: 'input',

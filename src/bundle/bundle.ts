@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Classifier, NamedTensor } from '../heads/classifier.js';
 import { classifierFromJSON } from '../heads/registry.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
-import { BUNDLE_MANIFEST, BUNDLE_WEIGHTS, manifestSchema, type BundleManifest, type BundleMember } from './manifest.js';
+import { BUNDLE_MANIFEST, BUNDLE_WEIGHTS, manifestSchema, upgradeManifest, type BundleManifest, type BundleMember, type ManifestInput } from './manifest.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
 /** A member's fitted heads: the main target's, and one per extra target. */
@@ -31,8 +31,11 @@ function storeHead(head: Classifier, prefix: string, tensors: Record<string, Nam
   return { kind: serialized.kind, config: serialized.config, tensors: names };
 }
 
-/** Writes a model bundle: the manifest (JSON) and every head's tensors (one safetensors file). */
-export function saveBundle(dir: string, manifest: BundleManifest, heads: MemberHeads[]): void {
+/**
+ * Writes a model bundle: the manifest (JSON), every head's tensors (one safetensors file) and the files member
+ * sources keep in the bundle (e.g. a fine-tuned backbone), the manifest last so a half-written bundle is not one.
+ */
+export function saveBundle(dir: string, manifest: ManifestInput, heads: MemberHeads[], files: Record<string, Uint8Array> = {}): void {
   if (heads.length !== manifest.members.length) throw new Error('one set of heads per member is required');
   mkdirSync(dir, { recursive: true });
   const tensors: Record<string, NamedTensor> = {};
@@ -42,6 +45,10 @@ export function saveBundle(dir: string, manifest: BundleManifest, heads: MemberH
     return { ...member, head: storeHead(head, tensorPrefix(member.name), tensors), extraHeads };
   });
   const full = manifestSchema.parse({ ...manifest, members });
+  for (const [name, bytes] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), bytes);
+  }
   writeSafetensors(join(dir, BUNDLE_WEIGHTS), tensors, { format: 'lensemble-bundle' });
   writeFileSync(join(dir, BUNDLE_MANIFEST), JSON.stringify(full, null, 2) + '\n');
 }
@@ -52,7 +59,7 @@ export function loadBundle(path: string): LoadedBundle {
   if (!existsSync(manifestPath)) throw new LensembleError(`not a lensemble model (no ${BUNDLE_MANIFEST}); give the folder that \`lensemble train --out\` wrote`, dir);
   let manifest: BundleManifest;
   try {
-    manifest = manifestSchema.parse(JSON.parse(readFileSync(manifestPath, 'utf8')));
+    manifest = manifestSchema.parse(upgradeManifest(JSON.parse(readFileSync(manifestPath, 'utf8'))));
   } catch (err) {
     throw new LensembleError(`invalid model manifest (${errorMessage(err).split('\n')[0]})`, manifestPath);
   }

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { backboneSpecSchema } from '../backbone/spec.js';
-import { ttaKinds } from '../ensemble/member-spec.js';
-import { traceOptionsSchema } from '../forensics/trace-options.js';
-import { preprocessSpecSchema } from '../images/preprocess-spec.js';
+import { ttaSettingsSchema } from '../ensemble/tta.js';
+import { findSourceKind } from '../sources/registry.js';
+import type { SourceEntry } from '../sources/source-kind.js';
 
 export const BUNDLE_MANIFEST = 'lensemble.json';
 export const BUNDLE_WEIGHTS = 'heads.safetensors';
+export const MANIFEST_VERSION = 2;
 
 export const metricsSummarySchema = z.object({
   n: z.number().int(),
@@ -22,53 +22,53 @@ export const headRecordSchema = z.object({
   tensors: z.array(z.string()),
 });
 
-const memberCommon = {
+/** A member's source: its kind, and what that kind stores (validated by the kind's own schema). */
+const sourceEntrySchema = z
+  .looseObject({ kind: z.string() })
+  .transform((entry, ctx): SourceEntry => {
+    let kind;
+    try {
+      kind = findSourceKind(entry.kind);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+    const parsed = kind.manifest.safeParse(entry);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${entry.kind} source: ${issue.path.join('.')}: ${issue.message}` });
+      return z.NEVER;
+    }
+    return parsed.data as SourceEntry;
+  });
+
+export const memberSchema = z.object({
   name: z.string(),
+  source: sourceEntrySchema,
   head: headRecordSchema,
   /** Heads for extra targets (e.g. Paddy Doctor's variety), trained on the same features. */
   extraHeads: z.record(z.string(), headRecordSchema).optional(),
-  tta: z.object({ kind: z.enum(ttaKinds), views: z.number().int().min(1), beta: z.number().min(0).max(1) }),
-  valid: metricsSummarySchema.optional(),
-  validTta: metricsSummarySchema.optional(),
-};
-
-/** A member on a pretrained backbone's features. */
-export const backboneMemberSchema = z.object({
-  ...memberCommon,
-  kind: z.literal('backbone'),
-  backbone: z.object({
-    /** What the user asked for (registry name, path or hf: reference). */
-    reference: z.string(),
-    spec: backboneSpecSchema,
-    sha256: z.string(),
-  }),
-  preprocess: preprocessSpecSchema,
-  /** How augmented views are drawn (training views and fastai TTA views share it). */
-  augmentation: z.object({ spec: z.record(z.string(), z.unknown()), seed: z.number().int() }),
   /** Augmented views per training image. */
   views: z.number().int().min(0),
+  tta: ttaSettingsSchema,
+  valid: metricsSummarySchema.optional(),
+  validTta: metricsSummarySchema.optional(),
 });
-
-/** A member on EM convolutional traces (forensics), with what explanations need. */
-export const tracesMemberSchema = z.object({
-  ...memberCommon,
-  kind: z.literal('traces'),
-  traces: traceOptionsSchema,
-  /** Names of the features the head sees, e.g. "R k(-1,0)". */
-  featureNames: z.array(z.string()),
-  /** Mean feature vector of each class's training images, and of all of them. */
-  classMeans: z.record(z.string(), z.array(z.number())),
-  overallMean: z.array(z.number()),
-});
-
-export const memberSchema = z.discriminatedUnion('kind', [backboneMemberSchema, tracesMemberSchema]);
 export type BundleMember = z.infer<typeof memberSchema>;
-export type BackboneMember = z.infer<typeof backboneMemberSchema>;
-export type TracesMember = z.infer<typeof tracesMemberSchema>;
+
+export const ensembleSchema = z.object({
+  /** One per member, summing to 1 when fitted. */
+  weights: z.array(z.number()),
+  /** 'fit': log-loss-optimal on out-of-fold predictions of the training images; 'mean': the members' `weight`s. */
+  method: z.enum(['fit', 'mean', 'single']).default('mean'),
+  /** For 'fit': folds, and the out-of-fold log loss of the weighted ensemble and of each member. */
+  folds: z.number().int().optional(),
+  oofLogLoss: z.number().optional(),
+  memberOofLogLoss: z.array(z.number()).optional(),
+});
 
 export const manifestSchema = z.object({
   format: z.literal('lensemble-bundle'),
-  version: z.literal(1),
+  version: z.literal(MANIFEST_VERSION),
   createdAt: z.string(),
   lensembleVersion: z.string(),
   /** Class names, index-aligned with every head's outputs. */
@@ -76,9 +76,24 @@ export const manifestSchema = z.object({
   /** Extra targets and their class names (multi-target training). */
   extraTargets: z.record(z.string(), z.array(z.string()).min(1)).optional(),
   members: z.array(memberSchema).min(1),
-  ensemble: z.object({ weights: z.array(z.number()) }),
+  ensemble: ensembleSchema,
   /** Provenance: dataset, split, seed, hyper-parameters, timings. */
   training: z.record(z.string(), z.unknown()),
   validation: metricsSummarySchema.optional(),
 });
 export type BundleManifest = z.infer<typeof manifestSchema>;
+export type ManifestInput = z.input<typeof manifestSchema>;
+
+/**
+ * Bundles written before member sources were kinds (manifest version 1) keep working: their members carried
+ * the source's fields beside the member's own.
+ */
+export function upgradeManifest(raw: unknown): unknown {
+  const m = raw as { version?: number; members?: Record<string, unknown>[] };
+  if (!m || m.version !== 1 || !Array.isArray(m.members)) return raw;
+  const members = m.members.map((member) => {
+    const { name, head, extraHeads, tta, valid, validTta, views, kind, ...source } = member;
+    return { name, head, extraHeads, tta, valid, validTta, views: kind === 'traces' ? 0 : (views ?? 0), source: { kind, ...source } };
+  });
+  return { ...m, version: MANIFEST_VERSION, members };
+}

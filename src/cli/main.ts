@@ -3,6 +3,7 @@ import { LensembleError } from '../util/errors.js';
 import { LENSEMBLE_VERSION } from '../version.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEvaluate } from './commands/evaluate.js';
+import { registerListings } from './commands/listings.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
 import { registerServe } from './commands/serve.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerTraces(program);
   registerModels(program);
+  registerListings(program);
   registerDemo(program);
   return program;
 }

@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { LensembleError } from '../util/errors.js';
 import { findColumn, readCsv } from './csv-table.js';
 import { classesOf, type Dataset, type ImageRecord } from './types.js';
@@ -32,5 +32,9 @@ export async function readCsvList(csvPath: string, options: { groupColumn?: stri
       extra,
     };
   });
-  return { root: base, format: 'csv', records, classes: classesOf(records), extraTargets: [] };
+  const outside = records.filter((r) => relative(base, r.path).startsWith('..') || isAbsolute(relative(base, r.path)));
+  const warnings = outside.length
+    ? [`${csvPath}: ${outside.length} of ${records.length} image paths lie outside the CSV's folder (e.g. ${outside[0].id}); moving the CSV will break them`]
+    : [];
+  return { root: base, format: 'csv', records, classes: classesOf(records), extraTargets: [], warnings };
 }

@@ -27,6 +27,8 @@ export interface Dataset {
   sampleSubmission?: string;
   /** Names of extra target columns available (e.g. ['variety']). */
   extraTargets: string[];
+  /** Things worth telling the user that do not stop the run (e.g. CSV paths outside the CSV's folder). */
+  warnings?: string[];
 }
 
 export function classesOf(records: ImageRecord[]): string[] {

@@ -1,89 +1,164 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { headKinds } from '../heads/registry.js';
-import { interpolations, resizeMethods } from '../images/preprocess-spec.js';
+import { DEFAULT_HEAD, findHead, parseHeadParams } from '../heads/registry.js';
+import { findSourceKind, sourceKindFor } from '../sources/registry.js';
+import type { SourceDescription, SourceKind } from '../sources/source-kind.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
-
-export const ttaKinds = ['none', 'flip', 'fastai'] as const;
-export type TtaKind = (typeof ttaKinds)[number];
+import { ttaKinds, ttaSettingsSchema, type TtaSettings } from './tta.js';
 
 /**
- * One ensemble member: a frozen backbone at an image size and resize rule, K augmented training views,
- * a head, and how test-time augmentation combines its predictions.
+ * One ensemble member: where its features come from (`source`, a kind with its settings), the head trained on
+ * them, how many augmented views of each training image it sees, its test-time augmentation and its weight.
  */
-export const memberSpecSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits, _ . @ - only').optional(),
-  backbone: z.string().min(1),
-  size: z.union([z.number().int().positive(), z.string().regex(/^\d+(x\d+)?$/)]).optional(),
-  resize: z.enum(resizeMethods).optional(),
-  cropPct: z.number().gt(0).max(1).optional(),
-  interpolation: z.enum(interpolations).optional(),
-  head: z.enum(headKinds).default('mlp'),
-  /** Augmented views per training image (fastai aug_transforms), besides the plain view. */
-  views: z.number().int().min(0).max(64).default(4),
-  tta: z.enum(ttaKinds).default('fastai'),
-  /** Augmented passes averaged by fastai TTA (learn.tta's n). */
-  ttaViews: z.number().int().min(1).max(64).default(4),
-  /** fastai TTA mix: final = (1 − beta)·mean(augmented) + beta·plain. */
-  ttaBeta: z.number().min(0).max(1).default(0.25),
-  /** Overrides of the fastai augmentation defaults, e.g. { "maxRotate": 20 }. */
-  augment: z.record(z.string(), z.unknown()).optional(),
-  weight: z.number().positive().default(1),
-  /** For the `traces` backbone (EM convolutional traces): kernel size N and the other EM settings. */
-  kernelSize: z.number().int().min(2).max(15).optional(),
-  appendSigma: z.boolean().optional(),
-  appendIterations: z.boolean().optional(),
-  traces: z.record(z.string(), z.unknown()).optional(),
-  seed: z.number().int().min(0).optional(),
-  epochs: z.number().int().positive().optional(),
-  lr: z.number().positive().optional(),
-  weightDecay: z.number().min(0).optional(),
-  labelSmoothing: z.number().min(0).lt(1).optional(),
-  hidden: z.number().int().positive().optional(),
-  dropout: z.number().min(0).lt(1).optional(),
-});
-export type MemberSpec = z.infer<typeof memberSpecSchema>;
-export type MemberSpecInput = z.input<typeof memberSpecSchema>;
+export interface MemberSpec {
+  name?: string;
+  source: { kind: string } & Record<string, unknown>;
+  head: { kind: string } & Record<string, unknown>;
+  /** Augmented views per training image, besides the plain view. */
+  views: number;
+  tta: TtaSettings;
+  /** Weight in a plain average (`--weights mean`). */
+  weight: number;
+  /** Seed of this member's augmentation and head (default: the run's). */
+  seed?: number;
+}
 
-export const ensembleConfigSchema = z.strictObject({
-  /** Settings every member inherits unless it sets its own. */
-  defaults: memberSpecSchema.partial().omit({ name: true, backbone: true }).optional(),
-  members: z.array(z.record(z.string(), z.unknown())).min(1),
-});
+/** Keys that belong to the member itself, whatever its source and head. */
+const memberFields = {
+  name: z.string().regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits, _ . @ - only').optional().describe('name in tables and the bundle'),
+  views: z.number().int().min(0).max(64).default(4).describe('augmented views per training image (fastai aug_transforms), besides the plain view'),
+  tta: z.enum(ttaKinds).default('fastai').describe('test-time augmentation: fastai | flip | none'),
+  ttaViews: ttaSettingsSchema.shape.views.describe('augmented passes averaged by fastai TTA'),
+  ttaBeta: ttaSettingsSchema.shape.beta.describe('fastai TTA mix: (1 − beta)·mean(augmented) + beta·plain'),
+  weight: z.number().positive().default(1).describe('weight in a plain average (--weights mean)'),
+  seed: z.number().int().min(0).optional().describe("seed of the member's augmentation and head (default: the run's)"),
+};
+export const memberFieldsSchema = z.strictObject(memberFields);
+const MEMBER_KEYS = new Set(Object.keys(memberFields));
+/** Keys that name the source or the head rather than set one of their parameters. */
+const REFERENCE_KEYS = new Set(['backbone', 'source', 'head']);
+
+type Fields = Record<string, unknown>;
 
 function formatZodError(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(member)'}: ${i.message}`).join('; ');
+  return err.issues
+    .map((i) => (i.code === 'unrecognized_keys' ? `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : `${i.path.join('.') || '(member)'}: ${i.message}`))
+    .join('; ');
 }
 
-export function parseMemberSpec(input: unknown, defaults: Partial<MemberSpecInput> = {}, where = 'member'): MemberSpec {
-  const result = memberSpecSchema.safeParse({ ...defaults, ...(input as object) });
-  if (!result.success) throw new LensembleError(`invalid ${where}: ${formatZodError(result.error)}`);
-  return result.data;
+function keysOf(schema: z.ZodObject): Set<string> {
+  return new Set(Object.keys(schema.shape));
 }
 
-const BOOLEAN_KEYS = new Set(['appendSigma', 'appendIterations']);
-const NUMERIC_KEYS = new Set(['kernelSize', 'size', 'cropPct', 'views', 'ttaViews', 'ttaBeta', 'weight', 'seed', 'epochs', 'lr', 'weightDecay', 'labelSmoothing', 'hidden', 'dropout']);
+interface Routed {
+  member: Fields;
+  source: Fields;
+  head: Fields;
+}
 
 /**
- * Parses the command-line form `backbone[,key=value...]`, e.g.
- * `mobilenetv2_100,size=320,resize=squish,head=mlp,views=4,tta=flip,weight=2`.
+ * Sends each flat key to the member, its source or its head. Explicit keys that none of them takes are an error
+ * naming what each takes; defaults (flags outside --member, a config's "defaults") that do not apply are dropped.
  */
-export function parseMemberString(text: string, defaults: Partial<MemberSpecInput> = {}): MemberSpec {
-  const [backbone, ...pairs] = text.split(',').map((s) => s.trim());
-  const fields: Record<string, unknown> = { backbone };
+function route(explicit: Fields, defaults: Fields, kind: SourceKind, headKind: string): Routed {
+  const sourceKeys = keysOf(kind.settings);
+  const headKeys = keysOf(findHead(headKind).params);
+  const routed: Routed = { member: {}, source: {}, head: {} };
+  const place = (key: string, value: unknown, strict: boolean) => {
+    if (MEMBER_KEYS.has(key)) {
+      if (!kind.augmentable && (key === 'views' || key === 'tta' || key === 'ttaViews' || key === 'ttaBeta')) {
+        const neutral = key === 'views' ? value === 0 : key === 'tta' ? value === 'none' : true;
+        if (strict && !neutral) throw new LensembleError(`${kind.kind} members read the untouched pixels: "${key}" does not apply (${key}=${String(value)})`);
+        return;
+      }
+      routed.member[key] = value;
+    } else if (sourceKeys.has(key)) routed.source[key] = value;
+    else if (headKeys.has(key)) routed.head[key] = value;
+    else if (strict) {
+      throw new LensembleError(
+        `unknown key "${key}" (member keys: ${[...MEMBER_KEYS].join(', ')}; ${kind.kind} source keys: ${[...sourceKeys].join(', ')}; ${headKind} head keys: ${[...headKeys].join(', ')})`,
+      );
+    }
+  };
+  for (const [key, value] of Object.entries(defaults)) if (!(key in explicit) && !REFERENCE_KEYS.has(key) && value !== undefined) place(key, value, false);
+  for (const [key, value] of Object.entries(explicit)) if (!REFERENCE_KEYS.has(key) && value !== undefined) place(key, value, true);
+  return routed;
+}
+
+/**
+ * A member from its flat form (`{ backbone: 'mobilenetv2_100', size: 320, head: 'svm', C: 10 }`, as the command
+ * line and config files write it) or its nested form (`{ source: { kind, … }, head: { kind, … }, views, … }`),
+ * over defaults that apply where they fit.
+ */
+export function parseMemberSpec(input: Fields, defaults: Fields = {}, where = 'member'): MemberSpec {
+  try {
+    const nestedSource = typeof input.source === 'object' && input.source !== null ? (input.source as Fields) : undefined;
+    const nestedHead = typeof input.head === 'object' && input.head !== null ? (input.head as Fields) : undefined;
+    const reference = nestedSource ? undefined : ((input.backbone ?? input.source ?? defaults.backbone) as string | undefined);
+    if (!nestedSource && (typeof reference !== 'string' || reference === '')) throw new LensembleError('no source: give a backbone (or "traces")');
+    const allKeys = new Set([...Object.keys(defaults), ...Object.keys(input), ...Object.keys(nestedSource ?? {})]);
+    const kind = nestedSource ? findSourceKind(String(nestedSource.kind ?? 'backbone')) : sourceKindFor(reference!, allKeys);
+    const headKind = String(nestedHead?.kind ?? input.head ?? (typeof defaults.head === 'string' ? defaults.head : undefined) ?? kind.defaultHead ?? DEFAULT_HEAD);
+    findHead(headKind);
+    const routed = route(input, defaults, kind, headKind);
+
+    const { kind: _sourceKind, ...nestedSettings } = nestedSource ?? {};
+    const sourceResult = kind.settings.strict().safeParse({ ...(reference ? kind.fromReference(reference) : {}), ...routed.source, ...nestedSettings });
+    if (!sourceResult.success) throw new LensembleError(`${kind.kind} source: ${formatZodError(sourceResult.error)}`);
+    const { kind: _headKind, ...nestedParams } = nestedHead ?? {};
+    const head = { kind: headKind, ...parseHeadParams(headKind, { ...routed.head, ...nestedParams }) };
+
+    const nestedTta = typeof routed.member.tta === 'object' ? (routed.member.tta as Fields) : undefined;
+    const memberResult = memberFieldsSchema.safeParse({ ...routed.member, ...(nestedTta ? { tta: nestedTta.kind } : {}) });
+    if (!memberResult.success) throw new LensembleError(formatZodError(memberResult.error));
+    const m = memberResult.data;
+    const tta: TtaSettings = kind.augmentable
+      ? ttaSettingsSchema.parse({ kind: m.tta, views: nestedTta?.views ?? m.ttaViews, beta: nestedTta?.beta ?? m.ttaBeta })
+      : { kind: 'none', views: m.ttaViews, beta: m.ttaBeta };
+    return {
+      ...(m.name ? { name: m.name } : {}),
+      source: { kind: kind.kind, ...(sourceResult.data as Fields) },
+      head,
+      views: kind.augmentable ? m.views : 0,
+      tta,
+      weight: m.weight,
+      ...(m.seed !== undefined ? { seed: m.seed } : {}),
+    };
+  } catch (err) {
+    throw new LensembleError(`invalid ${where}: ${errorMessage(err)}`);
+  }
+}
+
+/** "320" → 320, "true" → true, "none" → "none". */
+function coerce(value: string): unknown {
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (value !== '' && Number.isFinite(Number(value))) return Number(value);
+  return value;
+}
+
+/**
+ * Parses the command-line form `source[,key=value...]`, e.g.
+ * `mobilenetv2_100,size=320,resize=squish,head=svm,C=10,views=4,tta=flip` or `traces,kernelSize=5`.
+ */
+export function parseMemberString(text: string, defaults: Fields = {}): MemberSpec {
+  const [reference, ...pairs] = text.split(',').map((s) => s.trim());
+  const fields: Fields = { backbone: reference };
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq < 1) throw new LensembleError(`invalid member "${text}": "${pair}" is not key=value`);
-    const key = pair.slice(0, eq);
-    const value = pair.slice(eq + 1);
-    if (BOOLEAN_KEYS.has(key) && (value === 'true' || value === 'false')) fields[key] = value === 'true';
-    else fields[key] = NUMERIC_KEYS.has(key) && value !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+    fields[pair.slice(0, eq)] = coerce(pair.slice(eq + 1));
   }
   return parseMemberSpec(fields, defaults, `member "${text}"`);
 }
 
+export const ensembleConfigSchema = z.strictObject({
+  /** Settings every member inherits where they apply, unless it sets its own. */
+  defaults: z.record(z.string(), z.unknown()).optional(),
+  members: z.array(z.record(z.string(), z.unknown())).min(1),
+});
+
 /** Reads and validates an ensemble config file (JSON). */
-export function readEnsembleConfig(path: string, defaults: Partial<MemberSpecInput> = {}): MemberSpec[] {
+export function readEnsembleConfig(path: string, defaults: Fields = {}): MemberSpec[] {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -102,15 +177,14 @@ export function readEnsembleConfig(path: string, defaults: Partial<MemberSpecInp
   });
 }
 
-/** A readable, unique-ish member name: backbone-size-resize-head. */
-export function defaultMemberName(spec: MemberSpec, arch: string, imageSize: string, resize: string): string {
-  const parts = isTracesMember(spec) ? ['traces', `n${spec.kernelSize ?? 3}`, spec.head] : [arch, imageSize, resize, spec.head];
+/** A readable, unique-ish member name, e.g. mobilenetv2_100-224-crop-mlp or traces-n3-random-forest. */
+export function defaultMemberName(spec: MemberSpec, description: SourceDescription): string {
+  const parts = [...findSourceKind(spec.source.kind).nameParts(spec.source, description), spec.head.kind];
   return parts.join('-').replace(/[^A-Za-z0-9_.@-]+/g, '_');
 }
 
-/** The pseudo-backbone name of forensic EM-trace members. */
-export const TRACES_BACKBONE = 'traces';
-
-export function isTracesMember(spec: MemberSpec): boolean {
-  return spec.backbone === TRACES_BACKBONE || spec.backbone === 'em-traces';
+/** The head's parameters without its kind. */
+export function headParams(spec: MemberSpec): Record<string, unknown> {
+  const { kind: _kind, ...params } = spec.head;
+  return params;
 }

@@ -1,6 +1,21 @@
+import { z } from 'zod';
 import type { Matrix } from '../util/matrix.js';
 import { averageProbabilities } from './average.js';
-import type { TtaKind } from './member-spec.js';
+
+export const ttaKinds = ['none', 'flip', 'fastai'] as const;
+export type TtaKind = (typeof ttaKinds)[number];
+
+/** How a member combines its predictions of several views of an image. */
+export const ttaSettingsSchema = z.strictObject({
+  kind: z.enum(ttaKinds).default('fastai'),
+  /** Augmented passes averaged by fastai TTA (learn.tta's n). */
+  views: z.number().int().min(1).max(64).default(4),
+  /** fastai TTA mix: final = (1 − beta)·mean(augmented) + beta·plain. */
+  beta: z.number().min(0).max(1).default(0.25),
+});
+export type TtaSettings = z.infer<typeof ttaSettingsSchema>;
+
+export const NO_TTA: TtaSettings = { kind: 'none', views: 1, beta: 0.25 };
 
 /** Which cached views a TTA kind needs besides the plain view 0. */
 export function ttaViewIndices(kind: TtaKind, ttaViews: number): number[] {

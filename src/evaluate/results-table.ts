@@ -11,6 +11,8 @@ export interface ResultRow {
   views: number;
   /** Best epoch / maximum epochs of the head (early stopping), or '-' for non-iterative heads. */
   epochs: string;
+  /** Share of the ensemble's average (1 for a single model and for the ensemble row). */
+  weight: number;
   errorRate: number;
   errorRateTta?: number;
   extractSeconds: number;
@@ -18,8 +20,8 @@ export interface ResultRow {
   peakMemoryBytes: number;
 }
 
-const HEADERS = ['Arch', 'Image size', 'Resize', 'Head', 'Views', 'Epochs', 'Error rate', 'Error (TTA)', 'Train time (extract + head)', 'Peak memory'];
-const ALIGN: Align[] = ['left', 'right', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'];
+const HEADERS = ['Arch', 'Image size', 'Resize', 'Head', 'Views', 'Epochs', 'Weight', 'Error rate', 'Error (TTA)', 'Train time (extract + head)', 'Peak memory'];
+const ALIGN: Align[] = ['left', 'right', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'];
 
 function cells(r: ResultRow): string[] {
   return [
@@ -29,6 +31,7 @@ function cells(r: ResultRow): string[] {
     r.head,
     String(r.views),
     r.epochs,
+    r.weight.toFixed(3),
     pct(r.errorRate),
     r.errorRateTta === undefined ? '-' : pct(r.errorRateTta),
     `${r.extractSeconds.toFixed(1)} s + ${r.fitSeconds.toFixed(1)} s`,

@@ -1,8 +1,10 @@
 import type { BackboneSession } from '../backbone/session.js';
+import type { BackboneSpec } from '../backbone/spec.js';
 import type { SkippedImage } from '../dataset/scan.js';
 import { ImageReadError, readImageBytes } from '../images/decode.js';
 import { PIXEL_PIPELINE, writeNormalizedChw } from '../images/preprocess.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
+import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { errorMessage } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
@@ -45,9 +47,27 @@ export interface ExtractResult {
 }
 
 /** The feature-cache key: everything that changes what a backbone sees or returns. */
-export function featureCacheKey(session: BackboneSession, preprocess: PreprocessSpec, recipe: ViewRecipe): unknown {
-  const { spec } = session;
-  return { backboneSha256: session.sha256, output: spec.featureOutput, pooling: spec.pooling, preprocess, pixels: PIXEL_PIPELINE, views: recipe.key };
+export function featureCacheKey(backbone: { spec: BackboneSpec; sha256: string }, preprocess: PreprocessSpec, recipe: ViewRecipe): unknown {
+  const { spec } = backbone;
+  return { backboneSha256: backbone.sha256, output: spec.featureOutput, pooling: spec.pooling, preprocess, pixels: PIXEL_PIPELINE, views: recipe.key };
+}
+
+/**
+ * The cached result of an extraction when every (item, view) is already in the cache — no session needed —
+ * or undefined when something is missing.
+ */
+export function cachedExtraction(backbone: { spec: BackboneSpec; sha256: string }, options: Omit<ExtractOptions, 'session'>): ExtractResult | undefined {
+  const recipe = options.recipe ?? plainViews;
+  const views = options.views ?? [0];
+  const store = openFeatureStore(options.cacheRoot, featureCacheKey(backbone, options.preprocess, recipe));
+  const keys = new Set<string>();
+  for (const item of options.items) {
+    for (const view of views) {
+      if (!store.has(item.contentHash, view)) return undefined;
+      keys.add(`${item.contentHash}:${view}`);
+    }
+  }
+  return { store, computed: 0, reused: keys.size, failures: [], seconds: 0 };
 }
 
 interface PreparedBatch {
@@ -78,7 +98,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
       else todo.push({ item, view });
     }
   }
-  const batchSize = options.batchSize ?? 32;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const pixels = 3 * preprocess.width * preprocess.height;
   const progress = createProgress(options.label ?? 'Extracting', todo.length, { enabled: options.progress });
   const failures: SkippedImage[] = [];

@@ -1,6 +1,5 @@
 import { resolveAugmentSpec } from '../images/augment-spec.js';
-import type { TtaKind } from '../ensemble/member-spec.js';
-import { ttaViewIndices } from '../ensemble/tta.js';
+import { ttaViewIndices, type TtaKind } from '../ensemble/tta.js';
 import { augmentedViews, flipViews } from './augmented-views.js';
 import type { ViewRecipe } from './view-recipe.js';
 

@@ -1,4 +1,4 @@
-import type { TracesMember } from '../bundle/manifest.js';
+import type { TracesEntry } from '../sources/traces-source.js';
 import type { Classifier } from '../heads/classifier.js';
 import { decodeImage } from '../images/decode.js';
 import { extractTraces } from '../forensics/em-trace.js';
@@ -53,7 +53,7 @@ function hasImportances(head: Classifier): head is Classifier & { featureImporta
  * Explains one image's decision by a traces member: its estimated kernels next to the class means, and, per
  * kernel position, how much the prediction depends on it (occlusion: replace that value by the training mean).
  */
-export async function explainTraceDecision(path: string, member: TracesMember, head: Classifier, labels: string[]): Promise<TraceExplanation> {
+export async function explainTraceDecision(path: string, member: TracesEntry, head: Classifier, labels: string[]): Promise<TraceExplanation> {
   const image = await decodeImage(path);
   const traces: TraceSettings = member.traces;
   const full = extractTraces(image, { ...traces, appendSigma: true, appendIterations: true });

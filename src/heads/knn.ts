@@ -34,11 +34,13 @@ interface FittedKnn {
   scaler?: Standardizer;
 }
 
+export const KNN_DEFAULTS = { k: 5, weights: 'uniform', standardize: true } as const;
+
 function resolveOptions(options: KnnOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
-    k: options.k ?? 5,
-    weights: options.weights ?? 'uniform',
-    standardize: options.standardize ?? true,
+    k: options.k ?? KNN_DEFAULTS.k,
+    weights: options.weights ?? KNN_DEFAULTS.weights,
+    standardize: options.standardize ?? KNN_DEFAULTS.standardize,
     nClasses: options.nClasses ?? null,
   };
   if (!Number.isInteger(resolved.k) || resolved.k < 1) throw new LensembleError(`${KNN_KIND}: k must be an integer ≥ 1, got ${resolved.k}`);

@@ -30,8 +30,10 @@ interface FittedLda {
   absentClasses: number[];
 }
 
+export const LDA_DEFAULTS = { shrinkage: 'auto' } as const;
+
 function resolveOptions(options: LdaOptions): ResolvedOptions {
-  const shrinkage = options.shrinkage ?? 'auto';
+  const shrinkage = options.shrinkage ?? LDA_DEFAULTS.shrinkage;
   if (shrinkage !== 'auto' && !(typeof shrinkage === 'number' && shrinkage >= 0 && shrinkage <= 1)) {
     throw new LensembleError(`${LDA_KIND}: shrinkage must be 'auto' or in [0, 1], got ${shrinkage}`);
   }

@@ -56,14 +56,17 @@ interface ForestModel {
   importances: Float32Array;
 }
 
+export const RANDOM_FOREST_DEFAULTS = { nEstimators: 100, minSamplesSplit: 2, minSamplesLeaf: 1, maxFeatures: 'sqrt', bootstrap: true } as const;
+
 function resolveOptions(options: RandomForestOptions): ResolvedOptions {
+  const d = RANDOM_FOREST_DEFAULTS;
   const resolved: ResolvedOptions = {
-    nEstimators: options.nEstimators ?? 100,
+    nEstimators: options.nEstimators ?? d.nEstimators,
     maxDepth: options.maxDepth === undefined || options.maxDepth === Infinity ? null : options.maxDepth,
-    minSamplesSplit: options.minSamplesSplit ?? 2,
-    minSamplesLeaf: options.minSamplesLeaf ?? 1,
-    maxFeatures: options.maxFeatures ?? 'sqrt',
-    bootstrap: options.bootstrap ?? true,
+    minSamplesSplit: options.minSamplesSplit ?? d.minSamplesSplit,
+    minSamplesLeaf: options.minSamplesLeaf ?? d.minSamplesLeaf,
+    maxFeatures: options.maxFeatures ?? d.maxFeatures,
+    bootstrap: options.bootstrap ?? d.bootstrap,
     nClasses: options.nClasses ?? null,
     seed: options.seed ?? 0,
   };

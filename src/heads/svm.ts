@@ -51,13 +51,16 @@ interface FittedSvm {
   onlyClass?: number;
 }
 
+export const SVM_DEFAULTS = { kernel: 'rbf', C: 1, gamma: 'scale', tolerance: 1e-3, cacheSizeMb: 100 } as const;
+
 function resolveOptions(options: SvmOptions): ResolvedOptions {
+  const d = SVM_DEFAULTS;
   const resolved: ResolvedOptions = {
-    kernel: options.kernel ?? 'rbf',
-    C: options.C ?? 1,
-    gamma: options.gamma ?? 'scale',
-    tolerance: options.tolerance ?? 1e-3,
-    cacheSizeMb: options.cacheSizeMb ?? 100,
+    kernel: options.kernel ?? d.kernel,
+    C: options.C ?? d.C,
+    gamma: options.gamma ?? d.gamma,
+    tolerance: options.tolerance ?? d.tolerance,
+    cacheSizeMb: options.cacheSizeMb ?? d.cacheSizeMb,
     nClasses: options.nClasses ?? null,
     seed: options.seed ?? 0,
     libsvmBuild: options.libsvmBuild ?? 'wasm',

@@ -1,3 +1,4 @@
+import { DEFAULT_SEED } from '../defaults.js';
 import { readDataset, type ReadDatasetOptions } from '../dataset/read-dataset.js';
 import { scanRecords, type ScannedRecord, type SkippedImage } from '../dataset/scan.js';
 import { summarizeScan, type DatasetSummary } from '../dataset/summary.js';
@@ -18,7 +19,7 @@ export interface SplitOptions {
   dedupDistance: number;
 }
 
-export const defaultSplitOptions: SplitOptions = { validPct: 0.2, seed: 42, dedup: true, dedupDistance: 10 };
+export const defaultSplitOptions: SplitOptions = { validPct: 0.2, seed: DEFAULT_SEED, dedup: true, dedupDistance: 10 };
 
 export interface PrepareOptions extends Partial<SplitOptions> {
   data: string;
@@ -27,6 +28,7 @@ export interface PrepareOptions extends Partial<SplitOptions> {
   read?: ReadDatasetOptions;
   cacheDir: string;
   progress?: boolean;
+  log?: (line: string) => void;
 }
 
 export interface PreparedData {
@@ -48,8 +50,10 @@ export interface PreparedData {
 export async function prepareTrainingData(options: PrepareOptions): Promise<PreparedData> {
   const split = { ...defaultSplitOptions, ...stripUndefined(options) };
   const dataset = await readDataset(options.data, options.read);
+  for (const warning of dataset.warnings ?? []) options.log?.(`warning: ${warning}`);
   const unlabelled = dataset.records.filter((r) => r.label === undefined);
   if (unlabelled.length) throw new LensembleError(`${unlabelled.length} training images have no label (e.g. ${unlabelled[0].path})`, options.data);
+  checkClasses(dataset.classes, options.data);
   const scanDir = `${options.cacheDir}/scan`;
   const scan = await scanRecords(dataset.records, { cacheDir: scanDir, progress: options.progress, label: 'Reading images' });
   const summary = summarizeScan(scan);
@@ -57,6 +61,7 @@ export async function prepareTrainingData(options: PrepareOptions): Promise<Prep
 
   if (options.valid) {
     const validSet = await readDataset(options.valid, options.read);
+    for (const warning of validSet.warnings ?? []) options.log?.(`warning: ${warning}`);
     const validScan = await scanRecords(validSet.records, { cacheDir: scanDir, progress: options.progress, label: 'Reading valid' });
     const labels = [...new Set([...dataset.classes, ...validSet.classes])].sort();
     const images = [...scan.ok, ...validScan.ok];
@@ -108,6 +113,12 @@ export async function prepareTrainingData(options: PrepareOptions): Promise<Prep
     },
     leakedValidImages: 0,
   };
+}
+
+/** A classifier needs two classes at least: say so before any image is read. */
+export function checkClasses(classes: string[], where: string): void {
+  if (classes.length === 0) throw new LensembleError('no labelled images (an image folder needs one subfolder per class)', where);
+  if (classes.length === 1) throw new LensembleError(`only one class ("${classes[0]}"): a classifier needs at least two (an image folder needs one subfolder per class)`, where);
 }
 
 function countLeaks(train: ScannedRecord[], valid: ScannedRecord[], maxDistance: number): number {

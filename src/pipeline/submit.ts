@@ -1,14 +1,12 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadBundle } from '../bundle/bundle.js';
+import { loadModel, type LoadModelOptions, type Model } from '../bundle/load-model.js';
 import { readCsv } from '../dataset/csv-table.js';
 import { identifyImages } from '../dataset/identify.js';
 import { readDataset } from '../dataset/read-dataset.js';
 import type { SkippedImage } from '../dataset/scan.js';
 import { argmaxRows } from '../util/matrix.js';
 import { LensembleError } from '../util/errors.js';
-import { defaultCacheDir } from '../util/paths.js';
-import { inferBundle, type InferenceOptions } from './bundle-inference.js';
 
 export interface SubmitResult {
   path: string;
@@ -26,18 +24,26 @@ function refuse(dir: string, problems: SkippedImage[]): never {
  * Writes a Kaggle submission (`image_id,label` for every test image, in sample_submission.csv order), or
  * refuses with the list of problems when any test image is missing or unreadable. Nothing partial is written.
  */
-export async function writeSubmission(model: string, data: string, out: string, options: Partial<InferenceOptions> = {}): Promise<SubmitResult> {
-  const bundle = loadBundle(model);
+export async function writeSubmission(modelDir: string, data: string, out: string, options: LoadModelOptions = {}): Promise<SubmitResult> {
+  const model = await loadModel(modelDir, options);
+  try {
+    return await submitWith(model, data, out);
+  } finally {
+    await model.close();
+  }
+}
+
+async function submitWith(model: Model, data: string, out: string): Promise<SubmitResult> {
   const dataset = await readDataset(data, { format: 'kaggle' });
   const test = dataset.test ?? [];
   if (test.length === 0) throw new LensembleError('no test images (expected sample_submission.csv or test_images/)', data);
   const identified = await identifyImages(test);
   if (identified.skipped.length) refuse(data, identified.skipped);
-  const result = await inferBundle(bundle, identified.ok, { ...options, cacheDir: options.cacheDir ?? defaultCacheDir() });
+  const result = await model.predictProba(identified.ok);
   if (result.skipped.length || result.images.length !== test.length) refuse(data, result.skipped);
   const header = dataset.sampleSubmission ? (await readCsv(dataset.sampleSubmission)).columns : ['image_id', 'label'];
   const predicted = argmaxRows(result.probabilities);
-  const labels = bundle.manifest.labels;
+  const labels = model.labels;
   const labelCounts: Record<string, number> = {};
   const lines = [header.slice(0, 2).join(',')];
   test.forEach((record, i) => {

@@ -1,29 +1,16 @@
 import sharp from 'sharp';
-import type { Device, SessionCache } from '../backbone/session.js';
-import type { LoadedBundle } from '../bundle/bundle.js';
+import type { Device } from '../backbone/session.js';
+import type { Model } from '../bundle/load-model.js';
 import type { IdentifiedImage } from '../dataset/identify.js';
 import { describeDecodeFailure } from '../images/decode.js';
-import { inferBundle } from '../pipeline/bundle-inference.js';
-import { argmax, row } from '../util/matrix.js';
+import { skippedInputs, toPredictions, type Prediction, type SkippedInput } from '../ensemble/predictions.js';
 import type { Upload } from './uploads.js';
 
-export interface ServedPrediction {
-  name: string;
-  label: string;
-  confidence: number;
-  probabilities: Record<string, number>;
-  /** Extra targets (e.g. variety) for multi-target models. */
-  targets?: Record<string, { label: string; confidence: number; probabilities: Record<string, number> }>;
-}
-
-export interface SkippedUpload {
-  name: string;
-  reason: string;
-}
+export type { Prediction as ServedPrediction, SkippedInput as SkippedUpload } from '../ensemble/predictions.js';
 
 export interface ClassifyResult {
-  predictions: ServedPrediction[];
-  skipped: SkippedUpload[];
+  predictions: Prediction[];
+  skipped: SkippedInput[];
 }
 
 export interface ClassifyOptions {
@@ -31,17 +18,15 @@ export interface ClassifyOptions {
   device: Device;
   tta: boolean;
   batchSize?: number;
-  /** Backbone sessions kept open between requests. */
-  sessions?: SessionCache;
 }
 
 /**
  * Reads only the header of each upload (off the main thread, in libvips), so empty files and non-images
  * are turned away with their reason before they wait for the model.
  */
-export async function screenUploads(uploads: Upload[]): Promise<{ images: IdentifiedImage[]; skipped: SkippedUpload[] }> {
+export async function screenUploads(uploads: Upload[]): Promise<{ images: IdentifiedImage[]; skipped: SkippedInput[] }> {
   const images: IdentifiedImage[] = [];
-  const skipped: SkippedUpload[] = [];
+  const skipped: SkippedInput[] = [];
   for (const upload of uploads) {
     if (upload.bytes === 0) {
       skipped.push({ name: upload.name, reason: 'empty file (0 bytes)' });
@@ -58,26 +43,9 @@ export async function screenUploads(uploads: Upload[]): Promise<{ images: Identi
   return { images, skipped };
 }
 
-const round = (x: number): number => Math.round(x * 1e6) / 1e6;
-
-
-function describe(labels: string[], p: Float32Array) {
-  const best = argmax(p);
-  return { label: labels[best], confidence: round(p[best]), probabilities: Object.fromEntries(labels.map((l, k) => [l, round(p[k])])) };
-}
-
-/** Runs the whole bundle (every member, TTA, ensemble average) on identified images. */
-export async function classifyImages(bundle: LoadedBundle, images: IdentifiedImage[], options: ClassifyOptions): Promise<ClassifyResult> {
+/** Runs the whole model (every member, TTA, the weighted average) on identified images. */
+export async function classifyImages(model: Model, images: IdentifiedImage[], options: { tta: boolean }): Promise<ClassifyResult> {
   if (images.length === 0) return { predictions: [], skipped: [] };
-  const result = await inferBundle(bundle, images, { cacheDir: options.cacheDir, device: options.device, tta: options.tta, batchSize: options.batchSize, sessions: options.sessions, progress: false });
-  const { labels } = bundle.manifest;
-  const extraTargets = Object.entries(bundle.manifest.extraTargets ?? {});
-  const predictions = result.images.map((img, i): ServedPrediction => {
-    const prediction: ServedPrediction = { name: img.record.id, ...describe(labels, row(result.probabilities, i)) };
-    if (extraTargets.length) {
-      prediction.targets = Object.fromEntries(extraTargets.map(([t, names]) => [t, describe(names, row(result.extraProbabilities[t], i))]));
-    }
-    return prediction;
-  });
-  return { predictions, skipped: result.skipped.map((s) => ({ name: s.id, reason: s.reason })) };
+  const result = await model.predictProba(images, { tta: options.tta, progress: false });
+  return { predictions: toPredictions(model.labels, model.manifest.extraTargets ?? {}, result), skipped: skippedInputs(result.skipped) };
 }

@@ -1,12 +1,14 @@
 import type { LoadedBundle } from '../bundle/bundle.js';
 import type { MetricsSummary } from '../bundle/manifest.js';
+import { findSourceKind } from '../sources/registry.js';
 
 export interface MemberInfo {
   name: string;
-  kind: 'backbone' | 'traces';
-  /** Backbone name (null for EM-traces members). */
+  /** The member's source kind: backbone, traces, … */
+  kind: string;
+  /** Backbone name (null for sources without one, e.g. EM traces). */
   backbone: string | null;
-  /** Backbone input size and resize rule (null for EM-traces members). */
+  /** Backbone input size and resize rule (null for sources without one). */
   inputSize: { width: number; height: number; resize: string } | null;
   head: string;
   tta: string;
@@ -19,6 +21,8 @@ export interface ModelInfo {
   labels: string[];
   extraTargets: Record<string, string[]>;
   members: MemberInfo[];
+  /** How members are weighted: fit (out-of-fold), mean, or single. */
+  weights: string;
   validation: MetricsSummary | null;
   createdAt: string;
   lensembleVersion: string;
@@ -29,21 +33,25 @@ export interface ModelInfo {
 /** What `GET /api/model` returns: labels, members and validation metrics from the bundle's manifest. */
 export function describeModel(bundle: LoadedBundle, serving: ModelInfo['serving']): ModelInfo {
   const { manifest } = bundle;
-  const members = manifest.members.map((m, i): MemberInfo => ({
-    name: m.name,
-    kind: m.kind,
-    backbone: m.kind === 'backbone' ? m.backbone.spec.name : null,
-    inputSize: m.kind === 'backbone' ? { width: m.preprocess.width, height: m.preprocess.height, resize: m.preprocess.resize } : null,
-    head: m.head.kind,
-    tta: m.tta.kind,
-    weight: manifest.ensemble.weights[i] ?? 1,
-    ...(m.valid ? { valid: m.valid } : {}),
-    ...(m.validTta ? { validTta: m.validTta } : {}),
-  }));
+  const members = manifest.members.map((m, i): MemberInfo => {
+    const d = findSourceKind(m.source.kind).describe(m.source);
+    return {
+      name: m.name,
+      kind: m.source.kind,
+      backbone: d.backbone,
+      inputSize: d.inputSize,
+      head: m.head.kind,
+      tta: m.tta.kind,
+      weight: manifest.ensemble.weights[i] ?? 1,
+      ...(m.valid ? { valid: m.valid } : {}),
+      ...(m.validTta ? { validTta: m.validTta } : {}),
+    };
+  });
   return {
     labels: manifest.labels,
     extraTargets: manifest.extraTargets ?? {},
     members,
+    weights: manifest.ensemble.method,
     validation: manifest.validation ?? null,
     createdAt: manifest.createdAt,
     lensembleVersion: manifest.lensembleVersion,

@@ -18,22 +18,26 @@ export function registerPredict(program: Command): void {
     .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`');
   addInferenceOptions(command)
     .option('--top <k>', 'probabilities shown per image in the table', parseNumberOption('--top', { integer: true, min: 1 }), 3)
-    .option('--json', 'print predictions as JSON: [{ path, label, confidence, probabilities }]')
+    .option('--json', 'print { predictions: [{ name, label, confidence, probabilities, targets? }], skipped: [{ name, reason }] } (the HTTP API\'s shape)')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (images: string[], flags: PredictFlags) => {
       const log = makeLogger({ quiet: flags.quiet || flags.json });
       const result = await predict(flags.model, images, inferenceOptions(flags));
-      if (result.skipped.length) log(formatSkipped(result.skipped));
+      if (result.skipped.length) log(formatSkipped(result.skipped.map((s) => ({ path: s.name, reason: s.reason }))));
       if (flags.json) {
         process.stdout.write(JSON.stringify({ predictions: result.predictions, skipped: result.skipped }, null, 2) + '\n');
       } else if (result.predictions.length) {
         const rows = result.predictions.map((p) => {
           const top = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]).slice(0, flags.top);
           const extra = Object.entries(p.targets ?? {}).map(([t, v]) => `${t}: ${v.label} ${pct(v.confidence, 1)}`);
-          return [p.path, p.label, pct(p.confidence, 1), [top.map(([l, v]) => `${l} ${pct(v, 1)}`).join(', '), ...extra].join(' | ')];
+          return [p.name, p.label, pct(p.confidence, 1), [top.map(([l, v]) => `${l} ${pct(v, 1)}`).join(', '), ...extra].join(' | ')];
         });
         process.stdout.write(formatTable(['image', 'label', 'confidence', `top ${flags.top}`], rows, ['left', 'left', 'right', 'left']) + '\n');
       }
       if (result.predictions.length === 0) throw new LensembleError('no readable images to predict');
+      if (result.skipped.length) {
+        log(`lensemble: ${result.skipped.length} of ${result.skipped.length + result.predictions.length} inputs skipped (listed above)`);
+        process.exitCode = 1;
+      }
     });
 }

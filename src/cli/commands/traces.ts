@@ -4,7 +4,8 @@ import { loadBundle } from '../../bundle/bundle.js';
 import { identifyImages } from '../../dataset/identify.js';
 import { readDataset } from '../../dataset/read-dataset.js';
 import { formatSkipped } from '../../dataset/summary.js';
-import { parseMemberSpec, type MemberSpecInput } from '../../ensemble/member-spec.js';
+import { parseMemberSpec } from '../../ensemble/member-spec.js';
+import { TRACES_REFERENCE, tracesMemberOf } from '../../sources/traces-source.js';
 import { formatEvaluationText } from '../../evaluate/report.js';
 import { formatResultsText } from '../../evaluate/results-table.js';
 import { formatTable, pct } from '../../evaluate/table.js';
@@ -37,8 +38,8 @@ function addTraceOptions(cmd: Command): Command {
     .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)');
 }
 
-function traceMemberFields(flags: TraceFlags): Partial<MemberSpecInput> {
-  return { kernelSize: flags.kernelSize, appendSigma: flags.appendSigma ?? false, appendIterations: flags.appendIterations ?? false, traces: { seed: flags.traceSeed } };
+function traceMemberFields(flags: TraceFlags): Record<string, unknown> {
+  return { kernelSize: flags.kernelSize, appendSigma: flags.appendSigma ?? false, appendIterations: flags.appendIterations ?? false, emSeed: flags.traceSeed };
 }
 
 export function registerTraces(program: Command): void {
@@ -113,7 +114,7 @@ export function registerTraces(program: Command): void {
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (flags: TraceFlags & { data: string; out: string; classifier: string; cv?: number; validPct: number; seed: number }) => {
       const kinds = flags.classifier === 'all' ? [...classifiers] : [parseChoice('--classifier', classifiers)(flags.classifier)];
-      const members = kinds.map((head) => parseMemberSpec({ backbone: 'traces', head, views: 0, tta: 'none', ...traceMemberFields(flags) }));
+      const members = kinds.map((head) => parseMemberSpec({ backbone: TRACES_REFERENCE, head, ...traceMemberFields(flags) }));
       const result = await train({
         data: flags.data,
         out: flags.out,
@@ -144,10 +145,10 @@ export function registerTraces(program: Command): void {
     .option('--json', 'print the explanation as JSON')
     .action(async (image: string, flags: { model: string; out: string; top: number; json?: boolean }) => {
       const bundle = loadBundle(flags.model);
-      const loaded = bundle.members.find((m) => m.member.kind === 'traces');
-      if (!loaded || loaded.member.kind !== 'traces') throw new LensembleError('this model has no traces member to explain', bundle.dir);
-      const explanation = await explainTraceDecision(image, loaded.member, loaded.head, bundle.manifest.labels);
-      const n = loaded.member.traces.kernelSize;
+      const loaded = tracesMemberOf(bundle);
+      if (!loaded) throw new LensembleError('this model has no traces member to explain', bundle.dir);
+      const explanation = await explainTraceDecision(image, loaded.entry, loaded.head, bundle.manifest.labels);
+      const n = loaded.entry.traces.kernelSize;
       const probs = Object.entries(explanation.probabilities).map(([l, p]) => `${l} ${pct(p, 1)}`).join(', ');
       const picture = await renderPlot(kernelHeatmapSpec(explanation.cells, `EM kernels (N=${n}) of ${image.split('/').pop()}`, `${loaded.member.name}: ${explanation.label} (${probs})`), flags.out);
       if (flags.json) {

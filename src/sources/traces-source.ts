@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import type { LoadedBundle, LoadedMember } from '../bundle/bundle.js';
+import type { ExtractItem } from '../features/extract.js';
+import { extractTraceFeatures } from '../forensics/trace-features.js';
+import { traceOptionsSchema, type TraceSettings } from '../forensics/trace-options.js';
+import { columnMeans } from '../util/matrix.js';
+import { gatherFeatures } from '../features/gather.js';
+import type { LoadedSource, SourceContext, SourceDescription, SourceEntry, SourceKind } from './source-kind.js';
+
+/** The EM settings a member takes; the EM's own seed is `emSeed` (a member's `seed` seeds its head). */
+export const tracesSettingsSchema = traceOptionsSchema
+  .omit({ seed: true })
+  .extend({ emSeed: traceOptionsSchema.shape.seed.describe('seed of the random initial kernels') });
+type TracesSettings = z.infer<typeof tracesSettingsSchema>;
+
+export const tracesEntrySchema = z.object({
+  kind: z.literal('traces'),
+  traces: traceOptionsSchema,
+  /** Names of the features the head sees, e.g. "R k(-1,0)". */
+  featureNames: z.array(z.string()),
+  /** Mean feature vector of each class's training images, and of all of them (for explanations). */
+  classMeans: z.record(z.string(), z.array(z.number())),
+  overallMean: z.array(z.number()),
+});
+export type TracesEntry = z.infer<typeof tracesEntrySchema>;
+
+/** How a member names this source on the command line (`traces,kernelSize=5`). */
+export const TRACES_REFERENCE = 'traces';
+const TRACE_REFERENCES = new Set([TRACES_REFERENCE, 'em-traces']);
+
+/** The first traces member of a loaded bundle, with its entry typed (for explanations). */
+export function tracesMemberOf(bundle: LoadedBundle): (LoadedMember & { entry: TracesEntry }) | undefined {
+  const loaded = bundle.members.find((m) => m.member.source.kind === 'traces');
+  return loaded && { ...loaded, entry: tracesEntrySchema.parse(loaded.member.source) };
+}
+
+function traceSettingsOf(settings: TracesSettings): TraceSettings {
+  const { emSeed, ...rest } = settings;
+  return traceOptionsSchema.parse({ ...rest, seed: emSeed });
+}
+
+function describeTraces(traces: TraceSettings): SourceDescription {
+  return { arch: `em-traces N=${traces.kernelSize}`, imageSize: 'full', resize: '-', backbone: null, inputSize: null };
+}
+
+async function extract(items: ExtractItem[], traces: TraceSettings, context: SourceContext, label?: string) {
+  const result = await extractTraceFeatures(items, traces, { cacheDir: context.cacheDir, progress: context.progress, label });
+  return { result, features: { plain: result.features, failures: result.failures, computed: result.computed, reused: result.reused, seconds: result.seconds } };
+}
+
+/**
+ * EM convolutional traces (Guarnera et al. 2020): the local convolution kernel of each colour channel,
+ * estimated on the untouched pixels — so neither augmented views nor TTA apply.
+ */
+export const tracesSource: SourceKind = {
+  kind: 'traces',
+  description: 'EM convolutional traces (Guarnera et al. 2020): per-channel kernels estimated on the untouched pixels',
+  settings: tracesSettingsSchema,
+  manifest: tracesEntrySchema,
+  claims: (reference) => TRACE_REFERENCES.has(reference),
+  fromReference: () => ({}),
+  augmentable: false,
+  defaultHead: 'random-forest',
+  describe: (entry) => describeTraces((entry as TracesEntry).traces),
+  nameParts: (settings) => ['traces', `n${(settings as TracesSettings).kernelSize}`],
+
+  async train(raw, _member, images, context) {
+    const traces = traceSettingsOf(raw as TracesSettings);
+    const { result, features } = await extract([...images.train, ...images.valid], traces, context);
+    context.memory.sample();
+    return {
+      description: describeTraces(traces),
+      features,
+      toManifest: ({ features: store, hashes, y, labels }) => {
+        const X = gatherFeatures(store, hashes);
+        const entry: TracesEntry = {
+          kind: 'traces',
+          traces,
+          featureNames: result.names,
+          classMeans: Object.fromEntries(labels.map((label, c) => [label, columnMeans(X, (i) => y[i] === c)])),
+          overallMean: columnMeans(X, () => true),
+        };
+        return entry;
+      },
+    };
+  },
+
+  async load(raw, context): Promise<LoadedSource> {
+    const entry = tracesEntrySchema.parse(raw);
+    return {
+      description: describeTraces(entry.traces),
+      entry: entry as SourceEntry,
+      open: async () => {},
+      extract: async (items, options) => (await extract(items, entry.traces, { ...context, progress: options.progress ?? context.progress }, options.label)).features,
+    };
+  },
+};
