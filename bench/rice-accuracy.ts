@@ -37,7 +37,7 @@ export async function runRiceAccuracy(options: { seeds?: number[]; members?: str
     const cells: string[] = [];
     const accs: number[] = [];
     for (const seed of seeds) {
-      const result = await train({ data: '../shared/data/rice-leaf', members: [parseMemberString(member)], out: join(out, 'run'), cacheDir: defaultCacheDir(), seed, progress: false });
+      const result = await train({ data: '../shared/data/rice-leaf', members: [parseMemberString(member)], out: join(out, 'run'), force: true, cacheDir: defaultCacheDir(), seed, progress: false });
       const tta = result.evaluation.accuracy;
       const plain = result.evaluationPlain.accuracy;
       rows.push({ member, seed, plain, tta });
