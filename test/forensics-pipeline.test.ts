@@ -82,6 +82,10 @@ describe.skipIf(!SHARED_DIR)('deepfake forensics on the real fake-faces set', ()
       progress: false,
     });
     expect(result.rows.map((r) => r.arch)).toEqual(['squeezenet1_1', 'em-traces N=3', 'ensemble of 2']);
+    // Weights fitted out of fold favour the CNN, and the ensemble is not worse than its best member.
+    expect(result.weights.method).toBe('fit');
+    expect(result.weights.weights[0]).toBeGreaterThan(result.weights.weights[1]);
+    expect(result.evaluation.errorRate).toBeLessThanOrEqual(Math.min(...result.members.map((m) => m.evaluationTta.errorRate)) + 0.01);
     expect(loadBundle(out).manifest.members.map((m) => m.source.kind)).toEqual(['backbone', 'traces']);
     const { predictions } = await predict(out, [sharedPath('data', 'fake-faces', 'real', 'real_1.jpg')], { cacheDir });
     expect(['fake', 'real']).toContain(predictions[0].label);
