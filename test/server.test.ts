@@ -11,11 +11,12 @@ import { parseByteSize } from '../src/cli/commands/serve.js';
 import { parseMemberString, train } from '../src/index.js';
 import { createSerialQueue } from '../src/server/serial-queue.js';
 import { startServer, type RunningServer } from '../src/server/server.js';
+import { heldOutRice, RICE_LABELS, riceSubset } from './support/rice.js';
 import { SHARED_DIR, sharedPath } from './support/shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lensemble-serve-test-'));
 const cacheDir = join(work, 'cache');
-const LABELS = ['bacterial_leaf_blight', 'blast', 'brown_spot', 'tungro'];
+const LABELS = RICE_LABELS;
 
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const cliEntry = resolve('test/support/cli-entry.ts');
@@ -41,22 +42,7 @@ function spawnServe(args: string[]) {
   return { child, listening, exited, output: () => ({ stdout, stderr }) };
 }
 
-/** A small real training set: 12 images per rice-leaf class, spread over each class's files. */
-function riceSubset(root: string, perClass: number): string {
-  for (const label of LABELS) {
-    const files = readdirSync(sharedPath('data', 'rice-leaf', label)).sort();
-    const step = Math.floor(files.length / perClass);
-    mkdirSync(join(root, label), { recursive: true });
-    for (let i = 0; i < perClass; i++) copyFileSync(sharedPath('data', 'rice-leaf', label, files[i * step]), join(root, label, files[i * step]));
-  }
-  return root;
-}
-
-/** A rice image that was not in the training subset. */
-const heldOut = (label: string, k: number): Buffer => {
-  const files = readdirSync(sharedPath('data', 'rice-leaf', label)).sort();
-  return readFileSync(sharedPath('data', 'rice-leaf', label, files[files.length - 1 - k]));
-};
+const heldOut = heldOutRice;
 
 const json = (r: Response): Promise<any> => r.json();
 
