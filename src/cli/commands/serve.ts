@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_MAX_BYTES, startServer } from '../../server/server.js';
 import { makeLogger, parseNumberOption, addInferenceOptions, type InferenceFlags } from '../options.js';
+import { launchedByNpm, untilStopRequested } from '../stop-request.js';
 
 interface ServeFlags extends InferenceFlags {
   model: string;
@@ -21,21 +22,6 @@ export function parseByteSize(text: string): number {
   const bytes = Math.floor(Number(m[1]) * unit);
   if (bytes < 1) throw new InvalidArgumentError(`--max-bytes must be at least 1 byte, got "${text}"`);
   return bytes;
-}
-
-/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
-function untilSignal(onSecond: () => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const first = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', first);
-      process.off('SIGTERM', first);
-      process.once('SIGINT', onSecond);
-      process.once('SIGTERM', onSecond);
-      resolve(signal);
-    };
-    process.on('SIGINT', first);
-    process.on('SIGTERM', first);
-  });
 }
 
 export function registerServe(program: Command): void {
@@ -65,11 +51,14 @@ export function registerServe(program: Command): void {
       const members = manifest.members.length;
       process.stdout.write(`lensemble: serving ${server.bundle.dir} (${manifest.labels.length} classes, ${members} member${members === 1 ? '' : 's'}) at ${server.url}\n`);
       log('press Ctrl+C to stop');
-      const signal = await untilSignal(() => {
-        rmSync(server.tempDir, { recursive: true, force: true });
-        process.exit(130);
+      const reason = await untilStopRequested({
+        watchParent: launchedByNpm(),
+        onSecondSignal: () => {
+          rmSync(server.tempDir, { recursive: true, force: true });
+          process.exit(130);
+        },
       });
-      log(`${signal}: finishing requests in progress, then stopping`);
+      log(`${reason}: finishing requests in progress, then stopping`);
       await server.close();
       log('stopped');
     });
