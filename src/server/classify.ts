@@ -1,11 +1,8 @@
-import sharp from 'sharp';
 import type { Device, SessionCache } from '../backbone/session.js';
 import type { LoadedBundle } from '../bundle/bundle.js';
 import type { IdentifiedImage } from '../dataset/identify.js';
-import { describeDecodeFailure } from '../images/decode.js';
 import { inferBundle } from '../pipeline/bundle-inference.js';
 import { argmax, row } from '../util/matrix.js';
-import type { Upload } from './uploads.js';
 
 export interface ServedPrediction {
   name: string;
@@ -33,29 +30,6 @@ export interface ClassifyOptions {
   batchSize?: number;
   /** Backbone sessions kept open between requests. */
   sessions?: SessionCache;
-}
-
-/**
- * Reads only the header of each upload (off the main thread, in libvips), so empty files and non-images
- * are turned away with their reason before they wait for the model.
- */
-export async function screenUploads(uploads: Upload[]): Promise<{ images: IdentifiedImage[]; skipped: SkippedUpload[] }> {
-  const images: IdentifiedImage[] = [];
-  const skipped: SkippedUpload[] = [];
-  for (const upload of uploads) {
-    if (upload.bytes === 0) {
-      skipped.push({ name: upload.name, reason: 'empty file (0 bytes)' });
-      continue;
-    }
-    try {
-      const meta = await sharp(upload.path).metadata();
-      if (!meta.width || !meta.height) throw new Error('unsupported image format');
-      images.push({ record: { id: upload.name, path: upload.path }, contentHash: upload.sha256 });
-    } catch (err) {
-      skipped.push({ name: upload.name, reason: describeDecodeFailure(err) });
-    }
-  }
-  return { images, skipped };
 }
 
 const round = (x: number): number => Math.round(x * 1e6) / 1e6;
