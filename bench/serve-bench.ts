@@ -1,5 +1,5 @@
-// `npx tsx bench/serve-bench.ts [--seconds=8]`: `lensemble serve` under load on loopback. A MobileNetV2 rice
-// model (the demo's member, fastai TTA) in its own process, 8 keep-alive connections each posting one rice
+// `npx tsx bench/serve-bench.ts [--seconds=8] [--member=squeezenet1_1,size=128,views=0]`: `lensemble serve` under
+// load on loopback. A rice model (default: the demo's MobileNetV2 member, fastai TTA) in its own process, 8 keep-alive connections each posting one rice
 // photo after another: photos never seen before (real inference) and one repeated photo (features from the
 // cache), with and without TTA; a ninth client polls /healthz throughout. Each phase runs a fixed time.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -47,10 +47,12 @@ export interface ServeBenchOptions {
   /** Seconds per phase (default 8). */
   seconds?: number;
   connections?: number;
+  /** The model's one member (default: the demo's, without training views). */
+  member?: string;
   log?: (line: string) => void;
 }
 
-const MEMBER = 'mobilenetv2_100,views=0'; // the demo's member (224 px, fastai TTA); training views do not change serving cost
+const DEFAULT_MEMBER = 'mobilenetv2_100,views=0'; // the demo's member (224 px, fastai TTA); training views do not change serving cost
 
 function summarise(millis: number[]): LatencySummary {
   const sorted = [...millis].sort((a, b) => a - b);
@@ -72,10 +74,10 @@ function exchange(agent: Agent, port: number, method: string, path: string, body
   });
 }
 
-/** `lensemble serve` from source in a child process; resolves with it and its port once it listens. */
-async function startServe(model: string, cacheDir: string, tta: boolean): Promise<{ child: ChildProcess; port: number }> {
+/** `lensemble serve` from source (of the checkout at `root`) in a child process; resolves with it and its port once it listens. */
+export async function startServe(model: string, cacheDir: string, tta: boolean, root = '.'): Promise<{ child: ChildProcess; port: number }> {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const args = ['--import', tsx, resolve('test/support/cli-entry.ts'), 'serve', '--model', model, '--port', '0', '--cache-dir', cacheDir, '--quiet', ...(tta ? [] : ['--no-tta'])];
+  const args = ['--import', tsx, resolve(root, 'test/support/cli-entry.ts'), 'serve', '--model', model, '--port', '0', '--cache-dir', cacheDir, '--quiet', ...(tta ? [] : ['--no-tta'])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LENSEMBLE_QUIET: '1' } });
   let out = '';
   const port = await new Promise<number>((done, fail) => {
@@ -89,7 +91,7 @@ async function startServe(model: string, cacheDir: string, tta: boolean): Promis
   return { child, port };
 }
 
-async function stopServe(child: ChildProcess): Promise<void> {
+export async function stopServe(child: ChildProcess): Promise<void> {
   const exited = new Promise((done) => child.once('exit', done));
   child.kill('SIGTERM');
   await exited;
@@ -99,7 +101,7 @@ async function stopServe(child: ChildProcess): Promise<void> {
  * Posts photos for `seconds` from `connections` clients: `next()` gives each request its photo. Meanwhile
  * another client asks for /healthz every 50 ms.
  */
-async function loadPhase(port: number, seconds: number, connections: number, next: () => Buffer | undefined) {
+export async function loadPhase(port: number, seconds: number, connections: number, next: () => Buffer | undefined) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections + 1 });
   const latencies: number[] = [];
   const health: number[] = [];
@@ -129,12 +131,13 @@ export async function runServeBench(options: ServeBenchOptions = {}): Promise<Se
   const log = options.log ?? console.log;
   const seconds = options.seconds ?? 8;
   const connections = options.connections ?? 8;
+  const member = options.member ?? DEFAULT_MEMBER;
   const work = mkdtempSync(join(tmpdir(), 'lensemble-serve-bench-'));
   const loadAverageBefore = loadavg();
   try {
     const model = join(work, 'model');
     const trainCache = join(work, 'train-cache');
-    await train({ data: riceSubset(join(work, 'data'), 40), members: [parseMemberString(MEMBER)], out: model, cacheDir: trainCache, seed: 1, progress: false });
+    await train({ data: riceSubset(join(work, 'data'), 40), members: [parseMemberString(member)], out: model, cacheDir: trainCache, seed: 1, progress: false });
     // Every rice photo the model was not trained on, the four classes taken in turn.
     const unseen = RICE_LABELS.map((label) => {
       const trained = new Set(readdirSync(join(work, 'data', label)));
@@ -142,7 +145,7 @@ export async function runServeBench(options: ServeBenchOptions = {}): Promise<Se
     });
     const pool: Buffer[] = [];
     for (let i = 0; unseen.some((files) => i < files.length); i++) for (const files of unseen) if (i < files.length) pool.push(readFileSync(files[i]));
-    log(`serve bench: ${MEMBER} on ${pool.length} unseen rice photos (mean ${Math.round(pool.reduce((s, b) => s + b.length, 0) / pool.length / 1024)} KB), ${connections} connections, ${seconds} s per phase, ${cpus().length} cores, load average ${loadAverageBefore.map((l) => l.toFixed(1)).join(' ')}`);
+    log(`serve bench: ${member} on ${pool.length} unseen rice photos (mean ${Math.round(pool.reduce((s, b) => s + b.length, 0) / pool.length / 1024)} KB), ${connections} connections, ${seconds} s per phase, ${cpus().length} cores, load average ${loadAverageBefore.map((l) => l.toFixed(1)).join(' ')}`);
     const phases: ServePhaseResult[] = [];
     for (const tta of [true, false]) {
       // A fresh feature cache per server: no photo of the unique phase has features yet.
@@ -170,13 +173,13 @@ export async function runServeBench(options: ServeBenchOptions = {}): Promise<Se
     }
     const loadAverageAfter = loadavg();
     log(`load average after: ${loadAverageAfter.map((l) => l.toFixed(1)).join(' ')}`);
-    return { model: MEMBER, connections, loadAverageBefore, loadAverageAfter, phases };
+    return { model: member, connections, loadAverageBefore, loadAverageAfter, phases };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const seconds = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 8);
-  await runServeBench({ seconds });
+  const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  await runServeBench({ seconds: Number(flag('seconds') ?? 8), member: flag('member') });
 }
