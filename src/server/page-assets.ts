@@ -170,10 +170,12 @@ export const PAGE_SCRIPT = `
       if (!item) continue;
       byName.delete(s.name);
       // Over the request's pixel budget, not too large itself: it goes in the next request.
-      if (s.limit === 'max-request-pixels') again.push(item); else item.view.fail(s.reason);
+      if (s.limit === 'max-request-pixels') again.push({ item, reason: s.reason }); else item.view.fail(s.reason);
     }
+    // Sent again only if something got through (it always does: one image at the cap fits the budget).
+    if (again.length === batch.length) for (const a of again.splice(0)) a.item.view.fail(a.reason);
     for (const item of byName.values()) item.view.fail(reply.error || 'no answer for this file');
-    return { done, again };
+    return { done, again: again.map((a) => a.item) };
   }
 
   async function classify(fileList) {

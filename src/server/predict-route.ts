@@ -32,7 +32,8 @@ function nothingToPredict(skipped: ScreenedSkip[]): HttpError {
 
 /**
  * POST /api/predict: saves the uploads in a temp folder (hashing them on the way), turns away non-images and
- * images over the pixel limits (from their headers), waits its turn in the queue, runs the bundle, answers `{ predictions, skipped }`, and removes the folder.
+ * images over the pixel limits (from their headers), waits its turn in the queue, runs the bundle, answers
+ * `{ predictions, skipped }`, and removes the folder.
  */
 export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number | undefined> {
   if (ctx.queue.waiting >= ctx.maxWaiting) {
