@@ -7,15 +7,17 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseByteSize } from '../src/cli/commands/serve.js';
+import { parseByteSize, parsePixelCount } from '../src/cli/commands/serve.js';
 import { parseMemberString, train } from '../src/index.js';
 import { createSerialQueue } from '../src/server/serial-queue.js';
 import { startServer, type RunningServer } from '../src/server/server.js';
+import { uploadLimits } from '../src/server/upload-limits.js';
+import { heldOutRice, RICE_LABELS, riceSubset } from './support/rice.js';
 import { SHARED_DIR, sharedPath } from './support/shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lensemble-serve-test-'));
 const cacheDir = join(work, 'cache');
-const LABELS = ['bacterial_leaf_blight', 'blast', 'brown_spot', 'tungro'];
+const LABELS = RICE_LABELS;
 
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const cliEntry = resolve('test/support/cli-entry.ts');
@@ -41,22 +43,7 @@ function spawnServe(args: string[]) {
   return { child, listening, exited, output: () => ({ stdout, stderr }) };
 }
 
-/** A small real training set: 12 images per rice-leaf class, spread over each class's files. */
-function riceSubset(root: string, perClass: number): string {
-  for (const label of LABELS) {
-    const files = readdirSync(sharedPath('data', 'rice-leaf', label)).sort();
-    const step = Math.floor(files.length / perClass);
-    mkdirSync(join(root, label), { recursive: true });
-    for (let i = 0; i < perClass; i++) copyFileSync(sharedPath('data', 'rice-leaf', label, files[i * step]), join(root, label, files[i * step]));
-  }
-  return root;
-}
-
-/** A rice image that was not in the training subset. */
-const heldOut = (label: string, k: number): Buffer => {
-  const files = readdirSync(sharedPath('data', 'rice-leaf', label)).sort();
-  return readFileSync(sharedPath('data', 'rice-leaf', label, files[files.length - 1 - k]));
-};
+const heldOut = heldOutRice;
 
 const json = (r: Response): Promise<any> => r.json();
 
@@ -97,6 +84,17 @@ describe('serve helpers', () => {
     expect(parseByteSize('512k')).toBe(512 * 1024);
     expect(parseByteSize('1048576')).toBe(1048576);
     expect(() => parseByteSize('lots')).toThrow(/--max-bytes must be a size/);
+  });
+
+  it('parses --max-pixels counts (decimal megapixels) and keeps the request budget at least the image cap', () => {
+    const parse = parsePixelCount('--max-pixels');
+    expect(parse('64MP')).toBe(64_000_000);
+    expect(parse('12.5m')).toBe(12_500_000);
+    expect(parse('16000000')).toBe(16_000_000);
+    expect(() => parse('big')).toThrow(/--max-pixels must be a pixel count/);
+    expect(uploadLimits({})).toEqual({ maxBytes: 20 * 1024 * 1024, maxFiles: 64, maxPixels: 64_000_000, maxRequestPixels: 128_000_000 });
+    expect(uploadLimits({ maxPixels: 200_000_000 }).maxRequestPixels).toBe(200_000_000);
+    expect(() => uploadLimits({ maxPixels: 64_000_000, maxRequestPixels: 10_000_000 })).toThrow(/--max-request-pixels \(10 MP\) must be at least --max-pixels \(64 MP\)/);
   });
 
   it('runs queued jobs one at a time, in order, errors staying with their caller', async () => {
@@ -167,7 +165,7 @@ describe.skipIf(!SHARED_DIR)('lensemble serve over a real trained bundle', () =>
       expect.objectContaining({ kind: 'backbone', backbone: 'squeezenet1_1', inputSize: expect.objectContaining({ width: 128, height: 128 }), head: 'linear', tta: 'none' }),
     ]);
     expect(info.validation).toEqual(expect.objectContaining({ n: expect.any(Number), accuracy: expect.any(Number), errorRate: expect.any(Number), logLoss: expect.any(Number) }));
-    expect(info.serving).toEqual({ tta: true, device: 'cpu', maxBytes: 4 * 1024 * 1024 });
+    expect(info.serving).toEqual({ tta: true, device: 'cpu', maxBytes: 4 * 1024 * 1024, maxFiles: 64, maxPixels: 64_000_000, maxRequestPixels: 128_000_000 });
   });
 
   it('predicts a raw JPEG body', async () => {

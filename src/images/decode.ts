@@ -46,11 +46,24 @@ export function toRgb8(pipeline: Sharp): Sharp {
   return pipeline.toColourspace('srgb').removeAlpha().raw({ depth: 'uchar' });
 }
 
+/**
+ * libvips' message as one line: it reports each attempt to read a damaged header again, several lines each
+ * ("Input file has corrupt header: VipsJpeg: premature end of JPEG image\nVipsJpeg: …" five times), so its
+ * lines are kept once each, without the wrapper and loader prefixes.
+ */
+function oneLine(message: string): string {
+  const clauses = message
+    .split('\n')
+    .map((line) => line.replace(/^Input (?:buffer|file) has corrupt header:\s*/i, '').replace(/^Vips[A-Za-z]*:\s*/, '').trim())
+    .filter(Boolean);
+  return [...new Set(clauses)].join('; ');
+}
+
 export function describeDecodeFailure(err: unknown): string {
-  const message = errorMessage(err);
+  const message = oneLine(errorMessage(err));
   if (/unsupported image format/i.test(message)) return 'not an image (unrecognised format)';
-  if (/premature end|truncated|unexpected end|Corrupt|invalid|treated as error/i.test(message)) return `corrupt or truncated image (${message.trim()})`;
-  return message.trim();
+  if (/premature end|truncated|unexpected end|Corrupt|invalid|treated as error/i.test(message)) return `corrupt or truncated image (${message})`;
+  return message;
 }
 
 /** Runs a sharp pipeline to raw RGB pixels, reporting failures by path. */

@@ -51,9 +51,13 @@ export function limitBody(req: IncomingMessage, maxBytes: number): Readable {
   req.on('end', () => {
     if (!stopped) out.end();
   });
+  const interrupted = () => new HttpError(400, 'the upload was interrupted before the body was complete');
   req.on('close', () => {
-    if (!req.complete) stop(new HttpError(400, 'the upload was interrupted before the body was complete'));
+    if (!req.complete) stop(interrupted());
   });
+  // A client that left while the caller was still getting ready (making the request's temp folder) fired
+  // 'close' before anyone listened: without this, the body would wait for an 'end' that never comes.
+  if (req.destroyed && !req.complete) stop(interrupted());
   req.on('error', (err) => stop(new HttpError(400, `the upload failed (${err.message})`)));
   // A consumer that gave up (a parser error, too many files, a failed write) must not leave the body unread.
   out.on('close', () => {

@@ -60,7 +60,7 @@ export const PAGE_SCRIPT = `
   const modelBox = document.getElementById('model');
   const clear = document.getElementById('clear');
   let maxBytes = 20 * 1024 * 1024;
-  const maxFiles = 32;
+  let maxFiles = 32;
 
   const pct = (p) => (p * 100).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1) + '%';
   const el = (tag, props, children) => {
@@ -75,6 +75,7 @@ export const PAGE_SCRIPT = `
 
   fetch('api/model').then((r) => r.json()).then((info) => {
     maxBytes = info.serving.maxBytes;
+    maxFiles = Math.min(32, info.serving.maxFiles || 32);
     const v = info.validation;
     const extra = Object.keys(info.extraTargets || {});
     modelBox.replaceChildren(
@@ -160,12 +161,21 @@ export const PAGE_SCRIPT = `
     } catch (err) {
       reply = { error: 'the server could not be reached' };
     }
-    const byName = new Map(batch.map((item) => [item.name, item.view]));
+    const byName = new Map(batch.map((item) => [item.name, item]));
     let done = 0;
-    for (const p of reply.predictions || []) { const v = byName.get(p.name); if (v) { v.show(p); byName.delete(p.name); done++; } }
-    for (const s of reply.skipped || []) { const v = byName.get(s.name); if (v) { v.fail(s.reason); byName.delete(s.name); } }
-    for (const v of byName.values()) v.fail(reply.error || 'no answer for this file');
-    return done;
+    const again = [];
+    for (const p of reply.predictions || []) { const item = byName.get(p.name); if (item) { item.view.show(p); byName.delete(p.name); done++; } }
+    for (const s of reply.skipped || []) {
+      const item = byName.get(s.name);
+      if (!item) continue;
+      byName.delete(s.name);
+      // Over the request's pixel budget, not too large itself: it goes in the next request.
+      if (s.limit === 'max-request-pixels') again.push({ item, reason: s.reason }); else item.view.fail(s.reason);
+    }
+    // Sent again only if something got through (it always does: one image at the cap fits the budget).
+    if (again.length === batch.length) for (const a of again.splice(0)) a.item.view.fail(a.reason);
+    for (const item of byName.values()) item.view.fail(reply.error || 'no answer for this file');
+    return { done, again: again.map((a) => a.item) };
   }
 
   async function classify(fileList) {
@@ -184,7 +194,13 @@ export const PAGE_SCRIPT = `
     results.prepend(...views);
     status.textContent = 'Classifying ' + items.length + (items.length === 1 ? ' image…' : ' images…');
     let done = 0;
-    for (const batch of batches(items)) done += await send(batch);
+    let pending = items;
+    while (pending.length) {
+      const batch = batches(pending)[0];
+      const sent = await send(batch);
+      done += sent.done;
+      pending = sent.again.concat(pending.slice(batch.length));
+    }
     status.textContent = 'Classified ' + done + ' of ' + files.length + (files.length === 1 ? ' image.' : ' images.');
   }
 

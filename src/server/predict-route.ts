@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { screenUploads, type ServedPrediction, type SkippedUpload } from './classify.js';
+import type { ServedPrediction } from './classify.js';
 import { HttpError } from './http-error.js';
 import type { ModelThread } from './model-thread.js';
 import { sendJson } from './respond.js';
+import { screenUploads, type ScreenedSkip } from './screen-uploads.js';
 import type { SerialQueue } from './serial-queue.js';
+import type { UploadLimits } from './upload-limits.js';
 import { receiveUploads } from './uploads.js';
 
 export interface PredictRouteContext {
@@ -14,21 +16,24 @@ export interface PredictRouteContext {
   queue: SerialQueue;
   /** The server's temp folder; each request gets its own folder inside, removed when it is answered. */
   tempRoot: string;
-  maxBytes: number;
-  maxFiles: number;
+  limits: UploadLimits;
   /** Requests allowed to wait for the model before new ones get a 503. */
   maxWaiting: number;
 }
 
-function noReadableImage(skipped: SkippedUpload[]): HttpError {
+/** Nothing left to predict: 413 when every file was over a size limit, else 400. */
+function nothingToPredict(skipped: ScreenedSkip[]): HttpError {
   const list = skipped.map((s) => `${s.name}: ${s.reason}`);
-  const message = skipped.length === 1 ? list[0] : `none of the ${skipped.length} files is a readable image (${list.join('; ')})`;
-  return new HttpError(400, message, { predictions: [], skipped });
+  const overLimits = skipped.every((s) => s.limit);
+  const summary = skipped.some((s) => s.limit) ? 'can be predicted' : 'is a readable image';
+  const message = skipped.length === 1 ? list[0] : `none of the ${skipped.length} files ${summary} (${list.join('; ')})`;
+  return new HttpError(overLimits ? 413 : 400, message, { predictions: [], skipped });
 }
 
 /**
- * POST /api/predict: saves the uploads in a temp folder (hashing them on the way), turns away non-images,
- * waits its turn in the queue, runs the bundle, answers `{ predictions, skipped }`, and removes the folder.
+ * POST /api/predict: saves the uploads in a temp folder (hashing them on the way), turns away non-images and
+ * images over the pixel limits (from their headers), waits its turn in the queue, runs the bundle, answers
+ * `{ predictions, skipped }`, and removes the folder.
  */
 export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<number | undefined> {
   if (ctx.queue.waiting >= ctx.maxWaiting) {
@@ -39,18 +44,18 @@ export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessa
     if (!res.writableFinished) clientGone = true;
   });
   const dir = await mkdtemp(join(ctx.tempRoot, 'request-'));
-  let reply: { predictions: ServedPrediction[]; skipped: SkippedUpload[] } | undefined;
+  let reply: { predictions: ServedPrediction[]; skipped: ScreenedSkip[] } | undefined;
   try {
     const accept = () => {
       if (/100-continue/i.test(req.headers.expect ?? '')) res.writeContinue();
     };
-    const uploads = await receiveUploads(req, url, { dir, maxBytes: ctx.maxBytes, maxFiles: ctx.maxFiles, accept });
-    const screened = await screenUploads(uploads);
-    if (screened.images.length === 0) throw noReadableImage(screened.skipped);
+    const uploads = await receiveUploads(req, url, { dir, maxBytes: ctx.limits.maxBytes, maxFiles: ctx.limits.maxFiles, accept });
+    const screened = await screenUploads(uploads, ctx.limits);
+    if (screened.images.length === 0) throw nothingToPredict(screened.skipped);
     const result = await ctx.queue.run(async () => (clientGone ? undefined : ctx.model.classify(screened.images)));
     if (!result) return undefined; // the client has gone: nothing to answer
     const skipped = [...screened.skipped, ...result.skipped];
-    if (result.predictions.length === 0) throw noReadableImage(skipped);
+    if (result.predictions.length === 0) throw nothingToPredict(skipped);
     reply = { predictions: result.predictions, skipped };
   } finally {
     // Removed before answering, so a client that has its answer knows its uploads are gone.

@@ -4,9 +4,11 @@ import type { ModelInfo } from './model-info.js';
 import type { Page } from './page.js';
 import { handlePredict, type PredictRouteContext } from './predict-route.js';
 import { sendError, sendHtml, sendJson } from './respond.js';
+import type { UploadLimits } from './upload-limits.js';
 
 export interface AppContext extends PredictRouteContext {
-  info: ModelInfo;
+  /** `GET /api/model`: the model, and every limit a client must keep to. */
+  info: ModelInfo & { serving: UploadLimits };
   page: Page;
   log: (line: string) => void;
   /** Set while shutting down: new requests get a 503. */

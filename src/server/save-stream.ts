@@ -22,9 +22,18 @@ class Digest extends Transform {
   }
 }
 
-/** Streams an upload to a file, hashing it on the way (no second read, no whole-file buffer). */
+/**
+ * Streams an upload to a file, hashing it on the way (no second read, no whole-file buffer). Settles only once
+ * the file is closed, whether the upload completed or failed: the caller removes the folder next, and a file
+ * still being opened could otherwise appear in it afterwards (or keep its handle).
+ */
 export async function saveStream(source: Readable, path: string): Promise<SavedFile> {
   const digest = new Digest();
-  await pipeline(source, digest, createWriteStream(path, { flags: 'wx' }));
+  const file = createWriteStream(path, { flags: 'wx' });
+  try {
+    await pipeline(source, digest, file);
+  } finally {
+    if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
+  }
   return { path, bytes: digest.bytes, sha256: digest.hash.digest('hex') };
 }

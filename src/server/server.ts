@@ -12,8 +12,7 @@ import { startModelThread } from './model-thread.js';
 import { renderPage } from './page.js';
 import { createHandler } from './routes.js';
 import { createSerialQueue, type SerialQueue } from './serial-queue.js';
-
-export const DEFAULT_MAX_BYTES = 20 * 1024 * 1024;
+import { uploadLimits } from './upload-limits.js';
 
 export interface ServeOptions {
   /** Model bundle folder written by `lensemble train`. */
@@ -30,6 +29,10 @@ export interface ServeOptions {
   maxBytes?: number;
   /** Most files in one multipart request (default 64). */
   maxFiles?: number;
+  /** Largest image, width × height read from its header (default 64 MP); a larger one is skipped, never decoded. */
+  maxPixels?: number;
+  /** Most pixels of all images in one request (default 128 MP); images past it are skipped, to send again. */
+  maxRequestPixels?: number;
   /** Requests allowed to wait for the model at once before new ones get a 503 (default 32). */
   maxWaiting?: number;
   batchSize?: number;
@@ -74,7 +77,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const device = options.device ?? 'cpu';
   const cacheDir = options.cacheDir ?? defaultCacheDir();
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const limits = uploadLimits(options);
   const log = options.log ?? (() => {});
   const tta = options.tta ?? true;
   // The manifest here (for /api/model and the page; a folder that is not a bundle fails at once), the model
@@ -93,10 +96,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     model,
     queue,
     tempRoot,
-    maxBytes,
-    maxFiles: options.maxFiles ?? 64,
+    limits,
     maxWaiting: options.maxWaiting ?? 32,
-    info: describeModel(bundle, { tta, device, maxBytes }),
+    info: { ...describeModel(bundle, { tta, device, maxBytes: limits.maxBytes }), serving: { tta, device, ...limits } },
     page: renderPage(basename(bundle.dir)),
     log,
     stopping: () => stopping,

@@ -56,7 +56,9 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 function receiveMultipart(req: IncomingMessage, options: UploadOptions): Promise<Upload[]> {
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: req.headers, limits: { files: options.maxFiles, fields: 32, fieldSize: 64 << 10, parts: options.maxFiles + 32 } });
+    // File names arrive as raw UTF-8 (browsers, curl, fetch's FormData) or as RFC 5987 `filename*` (which busboy
+    // decodes by its own charset); busboy's default would read the raw bytes as latin1 ("lÃ¡ lÃºa.jpg").
+    parser = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: options.maxFiles, fields: 32, fieldSize: 64 << 10, parts: options.maxFiles + 32 } });
   } catch (err) {
     throw new HttpError(400, `malformed multipart/form-data request (${errorMessage(err)})`);
   }
