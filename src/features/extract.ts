@@ -36,6 +36,8 @@ export interface ExtractOptions {
   label?: string;
   /** Called after each batch is safely written to the cache. */
   onBatch?: (done: number, total: number) => void;
+  /** Where rows are looked up and written (default: the cache folder of this key); a queue worker's is in memory. */
+  store?: FeatureStore;
 }
 
 export interface ExtractResult {
@@ -85,7 +87,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   const recipe = options.recipe ?? plainViews;
   const views = options.views ?? [0];
   const { session, preprocess } = options;
-  const store = openFeatureStore(options.cacheRoot, featureCacheKey(session, preprocess, recipe));
+  const store = options.store ?? openFeatureStore(options.cacheRoot, featureCacheKey(session, preprocess, recipe));
   const todo: { item: ExtractItem; view: number }[] = [];
   let reused = 0;
   const seen = new Set<string>();

@@ -111,14 +111,7 @@ function loadFeatureStore(dir: string, keyId: string, key: unknown): FeatureStor
         renameSync(metaPath + '.tmp', metaPath);
       }
       const size = recordBytes();
-      const chunk = Buffer.alloc(size * entries.length);
-      entries.forEach((e, i) => {
-        if (e.features.length !== dim) throw new Error(`feature length ${e.features.length} does not match the cache's ${dim}`);
-        const offset = i * size;
-        chunk.write(e.contentHash, offset, HASH_BYTES, 'hex');
-        chunk.writeUInt32LE(e.view, offset + HASH_BYTES);
-        Buffer.from(e.features.buffer, e.features.byteOffset, e.features.byteLength).copy(chunk, offset + HEADER_BYTES);
-      });
+      const chunk = encodeFeatureRecords(entries, dim);
       const fd = openSync(dataPath, 'a');
       try {
         writeAll(fd, chunk);
@@ -128,6 +121,39 @@ function loadFeatureStore(dir: string, keyId: string, key: unknown): FeatureStor
       entries.forEach((e, i) => index.set(indexKey(e.contentHash, e.view), { chunk, offset: i * size }));
     },
   };
+}
+
+/** Bytes of one record of `dim` features: content hash | view | float32 × dim. */
+export function featureRecordBytes(dim: number): number {
+  return HEADER_BYTES + 4 * dim;
+}
+
+/** Records in the store's layout (what features.bin holds, and what queue workers send back). */
+export function encodeFeatureRecords(entries: readonly FeatureEntry[], dim: number): Buffer {
+  const size = featureRecordBytes(dim);
+  const chunk = Buffer.alloc(size * entries.length);
+  entries.forEach((e, i) => {
+    if (e.features.length !== dim) throw new Error(`feature length ${e.features.length} does not match the cache's ${dim}`);
+    if (!/^[0-9a-f]{64}$/.test(e.contentHash)) throw new Error(`content hash "${e.contentHash}" is not 64 hex digits`);
+    const offset = i * size;
+    chunk.write(e.contentHash, offset, HASH_BYTES, 'hex');
+    chunk.writeUInt32LE(e.view, offset + HASH_BYTES);
+    Buffer.from(e.features.buffer, e.features.byteOffset, e.features.byteLength).copy(chunk, offset + HEADER_BYTES);
+  });
+  return chunk;
+}
+
+/** The records of `encodeFeatureRecords` back as entries (each with its own copy of the features). */
+export function decodeFeatureRecords(chunk: Buffer, dim: number): FeatureEntry[] {
+  const size = featureRecordBytes(dim);
+  if (chunk.length % size !== 0) throw new Error(`${chunk.length} bytes are not whole records of ${size} bytes`);
+  const entries: FeatureEntry[] = [];
+  for (let offset = 0; offset < chunk.length; offset += size) {
+    const features = new Float32Array(dim);
+    new Uint8Array(features.buffer).set(chunk.subarray(offset + HEADER_BYTES, offset + size));
+    entries.push({ contentHash: chunk.toString('hex', offset, offset + HASH_BYTES), view: chunk.readUInt32LE(offset + HASH_BYTES), features });
+  }
+  return entries;
 }
 
 function indexKey(contentHash: string, view: number): string {

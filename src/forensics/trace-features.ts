@@ -57,12 +57,16 @@ export interface TraceExtractOptions {
   poolSize?: number;
   /** Results written to the cache per append (resumability granularity). */
   flushEvery?: number;
+  /** Where records are looked up and written (default: the cache folder of these EM settings); a queue worker's is in memory. */
+  store?: FeatureStore;
+  /** Called after each image, done or skipped. */
+  onImage?: (done: number, total: number) => void;
 }
 
 /** EM traces of every item on all cores, cached by image content; unreadable images are reported and skipped. */
 export async function extractTraceFeatures(items: ExtractItem[], options: TraceSettings, extract: TraceExtractOptions): Promise<TraceExtraction> {
   const started = performance.now();
-  const store = openFeatureStore(extract.cacheDir, traceCacheKey(options));
+  const store = extract.store ?? openFeatureStore(extract.cacheDir, traceCacheKey(options));
   const seen = new Set<string>();
   const todo = items.filter((item) => {
     if (seen.has(item.contentHash) || store.has(item.contentHash, 0)) return false;
@@ -80,6 +84,7 @@ export async function extractTraceFeatures(items: ExtractItem[], options: TraceS
     store.append(pending.splice(0));
   };
   let computed = 0;
+  let done = 0;
   try {
     await mapConcurrent(todo, poolSize * 2, async (item) => {
       try {
@@ -92,6 +97,7 @@ export async function extractTraceFeatures(items: ExtractItem[], options: TraceS
         failures.push({ id: item.id, path: item.path, reason: err instanceof ImageReadError ? err.reason : errorMessage(err) });
       } finally {
         progress.tick();
+        extract.onImage?.(++done, todo.length);
       }
     });
     flush();
