@@ -66,7 +66,7 @@ export function cudaProviderInstalled(): boolean {
   return existsSync(join(ortBinaryDir(), 'libonnxruntime_providers_cuda.so'));
 }
 
-const CUDA_HELP =
+export const CUDA_HELP =
   'the CUDA execution provider is not installed in onnxruntime-node (it is skipped by default). On a Linux x64 machine ' +
   'with CUDA 12 and cuDNN 9, run: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js';
 

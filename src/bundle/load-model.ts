@@ -12,6 +12,7 @@ import { defaultCacheDir } from '../util/paths.js';
 import { loadBundle } from './bundle.js';
 import { ensembleFromManifest } from './ensemble-from-bundle.js';
 import type { BundleManifest } from './manifest.js';
+import { openQueueExtraction, type QueueOptions } from '../queue/queue-extraction.js';
 
 export interface LoadModelOptions {
   device?: Device;
@@ -23,6 +24,8 @@ export interface LoadModelOptions {
   tta?: boolean;
   /** Open every member's backbone now (a server fails before it listens) rather than on first use. */
   openNow?: boolean;
+  /** Extract the features of new images on the workers of a Redis queue (`lensemble worker`); heads run here. */
+  queue?: QueueOptions;
 }
 
 export interface EvaluateResult extends EnsembleEvaluation {
@@ -49,8 +52,9 @@ export interface Model {
  */
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<Model> {
   const bundle = loadBundle(dir);
+  const queue = options.queue ? await openQueueExtraction(options.queue) : undefined;
   const sessions = createSessionCache();
-  const context = { cacheDir: options.cacheDir ?? defaultCacheDir(), device: options.device, batchSize: options.batchSize, progress: options.progress, sessions, bundleDir: bundle.dir };
+  const context = { cacheDir: options.cacheDir ?? defaultCacheDir(), device: options.device, batchSize: options.batchSize, progress: options.progress, sessions, bundleDir: bundle.dir, queue };
   let ensemble: Ensemble;
   try {
     ensemble = await ensembleFromManifest(bundle.manifest, bundle.members, context);
@@ -66,6 +70,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     }
   } catch (err) {
     await sessions.closeAll();
+    await queue?.close();
     throw err;
   }
   const withDefaults = (o: PredictOptions = {}): PredictOptions => ({ tta: options.tta, progress: options.progress, ...stripUndefined(o) });
@@ -106,6 +111,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     async close() {
       closed = true;
       await sessions.closeAll();
+      await queue?.close();
     },
   };
 }

@@ -23,6 +23,7 @@ import { fitMembers, type CrossValidationSummary, type FittedMembers, type Train
 import { membersTable } from './members-table.js';
 import { prepareTrainingData, type PreparedData, type SplitOptions } from './prepare-data.js';
 import { checkRunFolder, defaultMembers } from './run-checks.js';
+import { withQueue, type QueueExtraction, type QueueOptions } from '../queue/queue-extraction.js';
 import { writeRunFolder } from './run-folder.js';
 
 export interface TrainOptions extends Partial<SplitOptions> {
@@ -50,6 +51,8 @@ export interface TrainOptions extends Partial<SplitOptions> {
   cv?: number;
   /** Where human-readable progress lines go (default: nowhere). */
   log?: (line: string) => void;
+  /** Extract features on the workers of a Redis queue (`lensemble worker`); heads, weights and evaluation stay here. */
+  queue?: QueueOptions;
 }
 
 export interface TargetResult {
@@ -91,6 +94,11 @@ export interface TrainResult {
  * weigh them → the ensemble in memory, evaluated on the validation split → write the run folder.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
+  // Connected before the scan: an unreachable queue is one line at once, not after minutes of hashing.
+  return withQueue(options.queue && { ...options.queue, log: options.queue.log ?? options.log }, (queue) => trainWith(options, queue));
+}
+
+async function trainWith(options: TrainOptions, queue: QueueExtraction | undefined): Promise<TrainResult> {
   const started = performance.now();
   const log = options.log ?? (() => {});
   const outDir = resolve(options.out);
@@ -108,7 +116,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const memory = trackPeakMemory();
   const sessions = createSessionCache();
   try {
-    const context = { cacheDir, device: options.device, batchSize: options.batchSize, progress: options.progress, sessions, overrides: options.backboneOverrides, memory, log };
+    const context = { cacheDir, device: options.device, batchSize: options.batchSize, progress: options.progress, sessions, overrides: options.backboneOverrides, memory, log, queue };
     const folds = specs.length > 1 && weightMethod === 'fit' ? DEFAULT_WEIGHT_FOLDS : 0;
     const fitted = await fitMembers(specs, data, targets, { seed, outOfFoldFolds: folds, cv: options.cv ?? 0, context });
     memory.stop();

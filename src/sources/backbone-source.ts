@@ -9,6 +9,7 @@ import { cachedExtraction, extractFeatures, type ExtractItem, type ExtractOption
 import { augmentationRecipe, ttaPlan, type AugmentationSettings } from '../features/member-views.js';
 import { fastaiDefaults, resolveAugmentSpec } from '../images/augment-spec.js';
 import { interpolations, preprocessSpecSchema, resizeMethods, type PreprocessSpec } from '../images/preprocess-spec.js';
+import type { QueueExtraction } from '../queue/queue-extraction.js';
 import type { LoadedSource, SourceContext, SourceDescription, SourceEntry, SourceFeatures, SourceKind } from './source-kind.js';
 
 export const backboneSettingsSchema = z.object({
@@ -64,11 +65,13 @@ export async function extractBackboneViews(
   session: () => Promise<BackboneSession>,
   common: Omit<ExtractOptions, 'session' | 'items' | 'label'>,
   items: ExtractItem[],
-  plan: { tta?: TtaSettings; augmentation: AugmentationSettings; label: string },
+  plan: { tta?: TtaSettings; augmentation: AugmentationSettings; label: string; queue?: QueueExtraction },
 ): Promise<SourceFeatures> {
   const started = performance.now();
   const { tally, add } = extractionTally();
-  const run = async (options: Omit<ExtractOptions, 'session'>) => add(cachedExtraction(backbone, options) ?? (await extractFeatures({ ...options, session: await session() })));
+  const extract = async (options: Omit<ExtractOptions, 'session'>) =>
+    plan.queue ? plan.queue.extractFeatures({ ...options, backbone }) : extractFeatures({ ...options, session: await session() });
+  const run = async (options: Omit<ExtractOptions, 'session'>) => add(cachedExtraction(backbone, options) ?? (await extract(options)));
   const plain = await run({ ...common, items, label: plan.label });
   const views = plan.tta ? ttaPlan(plan.tta, plan.augmentation) : undefined;
   const tta = views && items.length ? { store: await run({ ...common, items, recipe: views.recipe, views: views.views, label: `${plan.label} TTA` }), views: views.views } : undefined;
@@ -96,6 +99,7 @@ export function loadedBackboneSource(
         tta: options.tta,
         augmentation,
         label: options.label,
+        queue: context.queue,
       }),
   };
 }
@@ -126,7 +130,7 @@ export const backboneSource: SourceKind = {
       const common = { session, preprocess, cacheRoot: context.cacheDir, batchSize: context.batchSize, progress: context.progress };
       const tag = `${session.spec.name}@${preprocess.width}`;
       const { tally, add } = extractionTally();
-      const run = async (options: ExtractOptions) => add(await extractFeatures(options));
+      const run = async (options: ExtractOptions) => add(await (context.queue ? context.queue.extractFeatures({ ...options, backbone: session }) : extractFeatures(options)));
       const train = images.train;
       const valid = images.valid;
       const plain = await run({ ...common, items: [...train, ...valid], label: `${tag} plain` });

@@ -5,6 +5,7 @@ import type { SkippedImage } from '../dataset/scan.js';
 import type { TtaSettings } from '../ensemble/tta.js';
 import type { ExtractItem } from '../features/extract.js';
 import type { FeatureStore } from '../features/feature-store.js';
+import type { QueueExtraction } from '../queue/queue-extraction.js';
 import type { PeakMemory } from '../util/memory.js';
 
 /** Where a member's features come from, for tables and `GET /api/model`. */
@@ -48,6 +49,8 @@ export interface SourceContext {
   progress?: boolean;
   /** Backbone sessions shared by the members of one model (and kept open across calls). */
   sessions: SessionCache;
+  /** When set (`--queue`), features are extracted by the queue's workers instead of here; same options, same results. */
+  queue?: QueueExtraction;
 }
 
 export interface TrainContext extends SourceContext {
