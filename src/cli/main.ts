@@ -10,6 +10,8 @@ import { registerServe } from './commands/serve.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerTrain } from './commands/train.js';
 import { registerTraces } from './commands/traces.js';
+import { registerQueue } from './commands/queue.js';
+import { registerWorker } from './commands/worker.js';
 
 export function buildProgram(): Command {
   const program = new Command('lensemble')
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
   registerSubmit(program);
   registerServe(program);
   registerTraces(program);
+  registerWorker(program);
+  registerQueue(program);
   registerModels(program);
   registerListings(program);
   registerDemo(program);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { DEFAULT_SHARD_SIZE, type QueueOptions } from '../queue/queue-extraction.js';
 
 export function parseNumberOption(name: string, { min, max, integer }: { min?: number; max?: number; integer?: boolean } = {}) {
   return (text: string): number => {
@@ -60,4 +61,23 @@ export function addInferenceOptions(cmd: Command): Command {
 /** The library options those flags stand for. */
 export function inferenceOptions(flags: InferenceFlags & OutputFlags) {
   return { device: flags.device, cacheDir: flags.cacheDir, batchSize: flags.batchSize, tta: flags.tta, progress: progressFor(flags) };
+}
+
+/** Flags of every command that extracts features and can leave that to queue workers. */
+export interface QueueFlags {
+  queue?: string;
+  shardSize: number;
+  sharedRoot?: string;
+}
+
+export function addQueueOptions(cmd: Command): Command {
+  return cmd
+    .option('--queue <url>', 'extract features on the workers of this Redis queue (start them with `lensemble worker`): redis://host:port[/db], redis://user:password@host:port, rediss://… for TLS')
+    .option('--shard-size <n>', 'with --queue: images × views per job', parseNumberOption('--shard-size', { integer: true, min: 1 }), DEFAULT_SHARD_SIZE)
+    .option('--shared-root <dir>', 'with --queue: a folder every machine mounts; images inside it travel as paths instead of bytes');
+}
+
+/** The library's `queue` option those flags stand for (undefined without --queue). */
+export function queueOptions(flags: QueueFlags, log: (line: string) => void): QueueOptions | undefined {
+  return flags.queue ? { url: flags.queue, shardSize: flags.shardSize, sharedRoot: flags.sharedRoot, log } : undefined;
 }

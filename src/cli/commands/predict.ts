@@ -3,9 +3,9 @@ import { formatSkipped } from '../../dataset/summary.js';
 import { formatTable, pct } from '../../evaluate/table.js';
 import { predict } from '../../pipeline/predict.js';
 import { LensembleError } from '../../util/errors.js';
-import { addInferenceOptions, inferenceOptions, makeLogger, parseNumberOption, type InferenceFlags, type OutputFlags } from '../options.js';
+import { addInferenceOptions, addQueueOptions, inferenceOptions, makeLogger, queueOptions, type QueueFlags, parseNumberOption, type InferenceFlags, type OutputFlags } from '../options.js';
 
-interface PredictFlags extends OutputFlags, InferenceFlags {
+interface PredictFlags extends OutputFlags, InferenceFlags, QueueFlags {
   model: string;
   top: number;
 }
@@ -16,13 +16,13 @@ export function registerPredict(program: Command): void {
     .description('Predict labels for images (files or folders) with a saved model.')
     .argument('<images...>', 'image files or folders (searched recursively)')
     .requiredOption('-m, --model <dir>', 'model bundle folder written by `lensemble train`');
-  addInferenceOptions(command)
+  addQueueOptions(addInferenceOptions(command))
     .option('--top <k>', 'probabilities shown per image in the table', parseNumberOption('--top', { integer: true, min: 1 }), 3)
     .option('--json', 'print { predictions: [{ name, label, confidence, probabilities, targets? }], skipped: [{ name, reason }] } (the HTTP API\'s shape)')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (images: string[], flags: PredictFlags) => {
       const log = makeLogger({ quiet: flags.quiet || flags.json });
-      const result = await predict(flags.model, images, inferenceOptions(flags));
+      const result = await predict(flags.model, images, { ...inferenceOptions(flags), queue: queueOptions(flags, log) });
       if (result.skipped.length) log(formatSkipped(result.skipped.map((s) => ({ path: s.name, reason: s.reason }))));
       if (flags.json) {
         process.stdout.write(JSON.stringify({ predictions: result.predictions, skipped: result.skipped }, null, 2) + '\n');

@@ -17,11 +17,12 @@ import { renderPlot } from '../../report/plots.js';
 import { train } from '../../pipeline/train.js';
 import { LensembleError } from '../../util/errors.js';
 import { defaultCacheDir } from '../../util/paths.js';
-import { makeLogger, parseChoice, parseNumberOption, progressFor, type OutputFlags } from '../options.js';
+import { addQueueOptions, makeLogger, parseChoice, parseNumberOption, progressFor, queueOptions, type OutputFlags, type QueueFlags } from '../options.js';
+import { withQueue } from '../../queue/queue-extraction.js';
 
 const classifiers = ['random-forest', 'svm', 'knn', 'lda'] as const;
 
-interface TraceFlags extends OutputFlags {
+interface TraceFlags extends OutputFlags, QueueFlags {
   kernelSize: number;
   appendSigma?: boolean;
   appendIterations?: boolean;
@@ -30,7 +31,7 @@ interface TraceFlags extends OutputFlags {
 }
 
 function addTraceOptions(cmd: Command): Command {
-  return cmd
+  return addQueueOptions(cmd)
     .option('-n, --kernel-size <n>', 'kernel size N (3, 4, 5, 7…); even N uses offsets −N/2 … N/2−1', parseNumberOption('--kernel-size', { integer: true, min: 2, max: 15 }), 3)
     .option('--append-sigma', "append each channel's final σ to the features")
     .option('--append-iterations', "append each channel's EM iteration count to the features")
@@ -58,13 +59,12 @@ export function registerTraces(program: Command): void {
     .option('-q, --quiet', 'no progress bar')
     .action(async (flags: TraceFlags & { data: string; csv?: string }) => {
       const options = traceOptionsSchema.parse({ kernelSize: flags.kernelSize, appendSigma: flags.appendSigma ?? false, appendIterations: flags.appendIterations ?? false, seed: flags.traceSeed });
-      const dataset = await readDataset(flags.data);
-      const identified = await identifyImages(dataset.records);
-      const result = await extractTraceFeatures(
-        identified.ok.map((i) => ({ id: i.record.id, path: i.record.path, contentHash: i.contentHash })),
-        options,
-        { cacheDir: flags.cacheDir ?? defaultCacheDir(), progress: progressFor(flags) },
-      );
+      const extract = { cacheDir: flags.cacheDir ?? defaultCacheDir(), progress: progressFor(flags) };
+      const { identified, result } = await withQueue(queueOptions(flags, makeLogger({ quiet: flags.quiet || flags.json })), async (queue) => {
+        const identified = await identifyImages((await readDataset(flags.data)).records);
+        const items = identified.ok.map((i) => ({ id: i.record.id, path: i.record.path, contentHash: i.contentHash }));
+        return { identified, result: await (queue ? queue.extractTraces(items, options, extract) : extractTraceFeatures(items, options, extract)) };
+      });
       const skipped = [...identified.skipped, ...result.failures];
       const done = identified.ok.filter((i) => result.store.has(i.contentHash, 0));
       const iterCols = iterationColumns(options);
@@ -125,6 +125,7 @@ export function registerTraces(program: Command): void {
         cacheDir: flags.cacheDir,
         progress: progressFor(flags),
         log: makeLogger({ quiet: flags.quiet || flags.json }),
+        queue: queueOptions(flags, makeLogger({ quiet: flags.quiet || flags.json })),
       });
       if (flags.json) {
         process.stdout.write(JSON.stringify({ model: result.outDir, ...result.evaluation, members: result.rows, crossValidation: result.members.map((m) => ({ name: m.name, ...m.crossValidation })) }, null, 2) + '\n');

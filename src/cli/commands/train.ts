@@ -11,10 +11,10 @@ import { DEFAULT_BACKBONE } from '../../backbone/registry.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_SEED } from '../../defaults.js';
 import { formatResultsText } from '../../evaluate/results-table.js';
 import { pct } from '../../evaluate/table.js';
-import { makeLogger, parseChoice, parseNumberOption, parseTriple, progressFor, type OutputFlags } from '../options.js';
+import { addQueueOptions, makeLogger, parseChoice, parseNumberOption, parseTriple, progressFor, queueOptions, type OutputFlags, type QueueFlags } from '../options.js';
 import { stripUndefined } from '../../util/objects.js';
 
-interface TrainFlags extends OutputFlags {
+interface TrainFlags extends OutputFlags, QueueFlags {
   data: string;
   backbone?: string;
   member: string[];
@@ -92,7 +92,7 @@ export function printTrainResult(result: TrainResult): void {
 }
 
 export function registerTrain(program: Command): void {
-  program
+  const command = program
     .command('train')
     .description(
       'Train a classifier, or an ensemble, on a labelled image collection: frozen pretrained backbones extract features of the plain view and of ' +
@@ -134,7 +134,8 @@ export function registerTrain(program: Command): void {
     .option('--output-name <name>', 'ONNX output holding features (default: features / pooler_output / first output)')
     .option('--pooling <kind>', `pooling of a token output [N,T,D]: ${poolings.join(' | ')}`, parseChoice('--pooling', poolings))
     .option('--mean <r,g,b>', 'normalisation mean (default ImageNet)', parseTriple('--mean'))
-    .option('--std <r,g,b>', 'normalisation std (default ImageNet)', parseTriple('--std'))
+    .option('--std <r,g,b>', 'normalisation std (default ImageNet)', parseTriple('--std'));
+  addQueueOptions(command)
     .option('--json', 'print the result as JSON on stdout')
     .option('-q, --quiet', 'no progress bars or log lines')
     .action(async (flags: TrainFlags) => {
@@ -159,6 +160,7 @@ export function registerTrain(program: Command): void {
         batchSize: flags.batchSize,
         progress: progressFor(flags),
         log,
+        queue: queueOptions(flags, log),
       });
       if (flags.json) {
         const { evaluation, evaluationPlain, rows, extraTargets, timings } = result;
