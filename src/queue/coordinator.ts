@@ -106,9 +106,9 @@ export async function runShards(connection: QueueConnection, shards: PlannedShar
     if (!data) return;
     const state: InFlight = { shard: { ...shard, pairs: carried }, data, counted: 0 };
     inFlight.set(shard.jobId, state);
-    await add(shard.jobId, data);
-    // A restarted coordinator: the shard may have finished while nobody was listening.
+    // A restarted coordinator: the shard its first run enqueued may have finished while nobody was listening.
     if (await redis.exists(resultKey(shard.jobId))) toCollect.add(shard.jobId);
+    else await add(shard.jobId, data);
   };
 
   const collect = async (jobId: string): Promise<boolean> => {
@@ -187,8 +187,11 @@ export async function runShards(connection: QueueConnection, shards: PlannedShar
       }
     }
     if (failure) {
-      // Best effort: take our waiting shards back out of the queue (running ones finish and expire unread).
-      await Promise.allSettled([...inFlight.keys()].map((jobId) => queue.remove(jobId)));
+      // Best effort: take our waiting shards back out of the queue (running ones finish and expire unread; the
+      // failed one stays, for `queue status`).
+      await Promise.allSettled(
+        [...inFlight.keys()].map(async (jobId) => ['waiting', 'delayed', 'prioritized'].includes(await queue.getJobState(jobId)) && (await queue.remove(jobId))),
+      );
       throw failure;
     }
     return { skipped, workers };

@@ -55,7 +55,7 @@ export function materialiseImages(images: ShardImage[], options: { sharedRoot?: 
     if (image.bytes !== undefined) {
       const bytes = Buffer.from(image.bytes, 'base64');
       if (sha256Buffer(bytes) !== image.contentHash) {
-        skipped.push({ id: image.id, path: image.path, reason: 'bytes arrived damaged (their sha256 differs from the coordinator\'s)' });
+        skipped.push({ id: image.id, path: image.path, reason: 'its content changed since it was scanned (sha256 differs)' });
         continue;
       }
       temp ??= mkdtempSync(join(tmpdir(), 'lensemble-shard-'));

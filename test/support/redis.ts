@@ -11,7 +11,7 @@ if (!HAS_REDIS) console.warn('[lensemble tests] redis-server not found: the Redi
 
 export interface TestRedis {
   port: number;
-  /** redis://[:password@]127.0.0.1:port */
+  /** redis://[:password@]127.0.0.1:port, or rediss://[:password@]localhost:port with TLS */
   url: string;
   stop(): Promise<void>;
 }
@@ -28,11 +28,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts a throwaway redis-server on a free loopback port, no persistence; `extra` adds e.g. --requirepass. */
-export async function startRedis(options: { password?: string; extra?: string[] } = {}): Promise<TestRedis> {
+/**
+ * Starts a throwaway redis-server on a free loopback port, no persistence; with a password it requires it, with
+ * `tls` (certificate and key files) it speaks only TLS (rediss://localhost:port).
+ */
+export async function startRedis(options: { password?: string; tls?: { cert: string; key: string } } = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'lensemble-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.password ? ['--requirepass', options.password] : []), ...(options.extra ?? [])];
+  const listen = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  const args = [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.password ? ['--requirepass', options.password] : [])];
   const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -53,7 +59,7 @@ export async function startRedis(options: { password?: string; extra?: string[] 
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
   return {
     port,
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: options.tls ? `rediss://${auth}localhost:${port}` : `redis://${auth}127.0.0.1:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
