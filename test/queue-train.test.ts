@@ -93,6 +93,23 @@ describe.skipIf(!SHARED_DIR || !HAS_REDIS)('a coordinator and lensemble worker p
     const b = JSON.parse(queued.stdout);
     for (const field of ['accuracy', 'errorRate', 'logLoss', 'n', 'perClass', 'confusion', 'plain']) expect(b[field], field).toEqual(a[field]);
     expect(b.members.map((m: { errorRate: number }) => m.errorRate)).toEqual(a.members.map((m: { errorRate: number }) => m.errorRate));
+
+    // Inference too: evaluate and predict with --queue on an empty cache answer as they do here.
+    const model = join(work, 'queued');
+    const [evalLocal, evalQueued] = await Promise.all([
+      runCli(['evaluate', '--model', model, '--data', data, '--cache-dir', join(work, 'cache-eval-local'), '--json']),
+      runCli(['evaluate', '--model', model, '--data', data, '--cache-dir', join(work, 'cache-eval-queued'), '--json', '--queue', redis.url, '--shard-size', '8']),
+    ]);
+    expect(evalQueued.code, evalQueued.stderr).toBe(0);
+    expect(JSON.parse(evalQueued.stdout)).toEqual(JSON.parse(evalLocal.stdout));
+    const photos = readdirSync(join(data, 'blast')).slice(0, 3).map((f) => join(data, 'blast', f));
+    const [predictLocal, predictQueued] = await Promise.all([
+      runCli(['predict', '--model', model, ...photos, '--cache-dir', join(work, 'cache-predict-local'), '--json']),
+      runCli(['predict', '--model', model, ...photos, '--cache-dir', join(work, 'cache-predict-queued'), '--json', '--queue', redis.url]),
+    ]);
+    expect(predictQueued.code, predictQueued.stderr).toBe(0);
+    expect(JSON.parse(predictQueued.stdout)).toEqual(JSON.parse(predictLocal.stdout));
+    expect(readdirSync(join(work, 'cache-predict-queued', 'features')).length).toBe(2); // plain and flip views, filled by the worker
   }, 300_000);
 
   it('SIGTERM: a worker finishes the shard in hand, then exits; nothing stalls', async () => {
