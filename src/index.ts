@@ -46,6 +46,10 @@ export { fitEnsembleWeights } from './ensemble/fit-weights.js';
 export { registerSourceKind, sourceKinds, findSourceKind } from './sources/registry.js';
 export type { SourceKind, LoadedSource, TrainedSource, SourceFeatures, SourceEntry, SourceDescription } from './sources/source-kind.js';
 
+export { openQueueExtraction, withQueue, type QueueExtraction, type QueueOptions } from './queue/queue-extraction.js';
+export { startQueueWorker, type QueueWorker, type QueueWorkerOptions } from './queue/worker.js';
+export { queueStatus, type QueueStatus } from './queue/status.js';
+
 export { evaluateProbabilities, type Evaluation } from './evaluate/metrics.js';
 export { loadBundle, saveBundle, type LoadedBundle } from './bundle/bundle.js';
 export type { Matrix } from './util/matrix.js';
