@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveDataConfig } from '../src/backbone/data-config.js';
 import { resolveBackbone } from '../src/backbone/resolve.js';
@@ -17,6 +18,7 @@ import { traceOptionsSchema } from '../src/forensics/trace-options.js';
 import { fastaiDefaults } from '../src/images/augment-spec.js';
 import type { PreprocessSpec } from '../src/images/preprocess-spec.js';
 import { openQueueExtraction, type QueueExtraction } from '../src/queue/queue-extraction.js';
+import { parseRedisUrl } from '../src/queue/redis-url.js';
 import { queueStatus } from '../src/queue/status.js';
 import { startQueueWorker, type QueueWorker } from '../src/queue/worker.js';
 import { sha256File } from '../src/util/hash.js';
@@ -99,6 +101,11 @@ describe.skipIf(!SHARED_DIR || !HAS_REDIS)('feature extraction through the queue
     expect(status.jobs).toMatchObject({ waiting: 0, active: 0, delayed: 0, failed: 0 });
     expect(status.workers.map((w) => w.name)).toContain('in-test');
     expect(status.throughput.thisMinuteSoFar + status.throughput.lastMinute).toBeGreaterThan(0);
+    // Nothing of the finished shards is left in Redis: no job, no image bytes, no result (throughput counters expire in 2 h).
+    const client = new Redis(parseRedisUrl(redis.url).options);
+    const keys = await client.keys('lensemble:*');
+    client.disconnect();
+    expect(keys.filter((k) => !/^lensemble:extract-throughput:\d+$/.test(k) && !/^lensemble:extract:(meta|events|id|stalled-check|marker)$/.test(k))).toEqual([]);
 
     const again = await queue.extractFeatures({ backbone: session, preprocess, items, cacheRoot, recipe, views: VIEWS, progress: false });
     expect(again).toMatchObject({ computed: 0, reused: 36 });

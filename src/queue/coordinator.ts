@@ -1,7 +1,7 @@
 import type { SkippedImage } from '../dataset/scan.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { FAILED_JOB_AGE_SECONDS, JOB_ATTEMPTS, resultKey, shardProgressSchema, type Shard } from './jobs.js';
+import { FAILED_JOB_AGE_SECONDS, INPUT_TTL_SECONDS, inputKey, JOB_ATTEMPTS, resultKey, shardProgressSchema, type Shard } from './jobs.js';
 import type { QueueConnection } from './queue-connection.js';
 import { decodeShardResult, type ShardResult } from './shard-result.js';
 import type { PlannedShard } from './shards.js';
@@ -18,8 +18,8 @@ export interface RunShardsOptions {
   /** Most shards in Redis at once (default: two per connected worker, 2–32): bounds Redis memory. */
   inFlight?: number;
   log: (line: string) => void;
-  /** A shard's job payload, built when it is enqueued (reading image bytes then, not before); images it could not read are skipped. */
-  payload(shard: PlannedShard): Promise<{ data?: Shard; skipped: SkippedImage[] }>;
+  /** A shard's job and packed image bytes, built when it is enqueued (reading files then, not before); images it could not read are skipped. */
+  payload(shard: PlannedShard): Promise<{ data?: Shard; bytes?: Buffer; skipped: SkippedImage[] }>;
   /** Applies a shard's result to the coordinator's store (de-duplicating); called once per shard. */
   apply(result: ShardResult, shard: PlannedShard): void;
 }
@@ -32,6 +32,7 @@ export interface RunShardsResult {
 interface InFlight {
   shard: PlannedShard;
   data: Shard;
+  bytes?: Buffer;
   /** Pairs already shown on the progress bar. */
   counted: number;
 }
@@ -99,16 +100,20 @@ export async function runShards(connection: QueueConnection, shards: PlannedShar
   };
 
   const enqueue = async (shard: PlannedShard) => {
-    const { data, skipped: unreadable } = await options.payload(shard);
+    const { data, bytes, skipped: unreadable } = await options.payload(shard);
     skipped.push(...unreadable);
     const carried = data ? data.images.reduce((n, image) => n + image.views.length, 0) : 0;
     bar.tick(shard.pairs - carried, note());
     if (!data) return;
-    const state: InFlight = { shard: { ...shard, pairs: carried }, data, counted: 0 };
+    const state: InFlight = { shard: { ...shard, pairs: carried }, data, bytes, counted: 0 };
     inFlight.set(shard.jobId, state);
     // A restarted coordinator: the shard its first run enqueued may have finished while nobody was listening.
     if (await redis.exists(resultKey(shard.jobId))) toCollect.add(shard.jobId);
-    else await add(shard.jobId, data);
+    else {
+      // The bytes first: a worker may take the job the moment it is added.
+      if (bytes) await redis.set(inputKey(shard.jobId), bytes, 'EX', INPUT_TTL_SECONDS);
+      await add(shard.jobId, data);
+    }
   };
 
   const collect = async (jobId: string): Promise<boolean> => {
@@ -127,12 +132,14 @@ export async function runShards(connection: QueueConnection, shards: PlannedShar
     workers.add(result.header.worker);
     show(state, state.shard.pairs);
     inFlight.delete(jobId);
-    await redis.del(resultKey(jobId));
+    await redis.del(resultKey(jobId), inputKey(jobId));
     return true;
   };
 
   /** What events may not have told: results already there, jobs that vanished, jobs that failed. */
   const sweep = async () => {
+    // Bytes of shards still waiting live as long as this coordinator waits for them.
+    if (inFlight.size) await Promise.all([...inFlight.keys()].map((jobId) => redis.expire(inputKey(jobId), INPUT_TTL_SECONDS)));
     for (const [jobId, state] of inFlight) {
       const jobState = await queue.getJobState(jobId);
       if (jobState === 'failed') {
@@ -143,6 +150,7 @@ export async function runShards(connection: QueueConnection, shards: PlannedShar
       if (await collect(jobId)) continue;
       if (jobState === 'unknown') {
         options.log(`shard ${jobId.slice(0, 9)} is no longer in the queue and left no result: enqueued again`);
+        if (state.bytes) await redis.set(inputKey(jobId), state.bytes, 'EX', INPUT_TTL_SECONDS);
         await add(jobId, state.data);
       }
     }
@@ -190,7 +198,10 @@ export async function runShards(connection: QueueConnection, shards: PlannedShar
       // Best effort: take our waiting shards back out of the queue (running ones finish and expire unread; the
       // failed one stays, for `queue status`).
       await Promise.allSettled(
-        [...inFlight.keys()].map(async (jobId) => ['waiting', 'delayed', 'prioritized'].includes(await queue.getJobState(jobId)) && (await queue.remove(jobId))),
+        [...inFlight.keys()].map(async (jobId) => {
+          if (['waiting', 'delayed', 'prioritized'].includes(await queue.getJobState(jobId))) await queue.remove(jobId);
+          await redis.del(inputKey(jobId));
+        }),
       );
       throw failure;
     }

@@ -10,8 +10,8 @@ import type { TraceSettings } from '../forensics/trace-options.js';
 import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 import { LensembleError } from '../util/errors.js';
 import { runShards } from './coordinator.js';
-import { QUEUE_PROTOCOL, type ShardImage } from './jobs.js';
-import { shardImage } from './payload.js';
+import { QUEUE_PROTOCOL } from './jobs.js';
+import { packImages } from './payload.js';
 import type { QueueConnection } from './queue-connection.js';
 import type { ShardResult } from './shard-result.js';
 import { planShards, type ImageViews, type PlannedShard } from './shards.js';
@@ -66,17 +66,6 @@ function inputOrder(items: ExtractItem[], failures: SkippedImage[]): SkippedImag
   return [...failures].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
 }
 
-async function shardImages(shard: PlannedShard, sharedRoot: string | undefined): Promise<{ images: ShardImage[]; skipped: SkippedImage[] }> {
-  const images: ShardImage[] = [];
-  const skipped: SkippedImage[] = [];
-  for (const { item, views } of shard.images) {
-    const image = await shardImage(item, views, sharedRoot);
-    if ('reason' in image) skipped.push(image);
-    else images.push(image);
-  }
-  return { images, skipped };
-}
-
 function describeStart(settings: QueueRunSettings, label: string, shards: PlannedShard[], reused: number, display: string): void {
   const pairs = shards.reduce((n, s) => n + s.pairs, 0);
   settings.log(`${label}: ${pairs} image-views in ${shards.length} shard${shards.length === 1 ? '' : 's'} for the workers on ${display}; ${reused} from the cache`);
@@ -107,7 +96,7 @@ export async function extractFeaturesViaQueue(connection: QueueConnection, setti
     inFlight: settings.inFlight,
     log: settings.log,
     payload: async (shard) => {
-      const { images, skipped } = await shardImages(shard, settings.sharedRoot);
+      const { images, bytes, skipped } = await packImages(shard.images, settings.sharedRoot);
       if (images.length === 0) return { skipped };
       const data = {
         kind: 'backbone' as const,
@@ -120,7 +109,7 @@ export async function extractFeaturesViaQueue(connection: QueueConnection, setti
         recipe: recipe.key,
         batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
       };
-      return { data, skipped };
+      return { data, bytes, skipped };
     },
     apply: (result, shard) => {
       computed += appendNew(store, result, shard);
@@ -151,9 +140,9 @@ export async function extractTracesViaQueue(
     inFlight: settings.inFlight,
     log: settings.log,
     payload: async (shard) => {
-      const { images, skipped } = await shardImages(shard, settings.sharedRoot);
+      const { images, bytes, skipped } = await packImages(shard.images, settings.sharedRoot);
       if (images.length === 0) return { skipped };
-      return { data: { kind: 'traces' as const, protocol: QUEUE_PROTOCOL, keyId: store.keyId, sharedRoot: settings.sharedRoot, images, traces }, skipped };
+      return { data: { kind: 'traces' as const, protocol: QUEUE_PROTOCOL, keyId: store.keyId, sharedRoot: settings.sharedRoot, images, traces }, bytes, skipped };
     },
     apply: (result, shard) => {
       computed += appendNew(store, result, shard);

@@ -21,6 +21,10 @@ export const JOB_ATTEMPTS = 3;
 /** How often a job may lose its worker (killed, machine lost) and be handed to another before it fails. */
 export const MAX_STALLED = 3;
 
+/** The image bytes of a shard (concatenated, binary), stored by the coordinator beside the job, deleted with its result. */
+export const inputKey = (jobId: string): string => `${QUEUE_PREFIX}:${QUEUE_NAME}-inputs:${jobId}`;
+/** A shard's bytes outlive a coordinator that died by this long; a live one keeps renewing them while the shard waits. */
+export const INPUT_TTL_SECONDS = 3600;
 /** The binary result of a shard, stored by the worker, read and deleted by the coordinator. */
 export const resultKey = (jobId: string): string => `${QUEUE_PREFIX}:${QUEUE_NAME}-results:${jobId}`;
 /** Image-views extracted per minute, for `queue status` (kept two hours). */
@@ -29,7 +33,7 @@ export const THROUGHPUT_TTL_SECONDS = 2 * 3600;
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex');
 
-/** One image of a shard and the views wanted of it; its pixels travel as bytes or as a path under the shared root. */
+/** One image of a shard and the views wanted of it; its file travels as bytes (in the shard's input key) or as a path under the shared root. */
 export const shardImageSchema = z
   .object({
     id: z.string(),
@@ -37,8 +41,8 @@ export const shardImageSchema = z
     path: z.string(),
     contentHash: sha256Hex,
     views: z.array(z.number().int().min(0)).min(1),
-    /** The file's bytes, base64. */
-    bytes: z.string().optional(),
+    /** Where the file's bytes lie in the shard's input key (binary, not base64 in the job's JSON). */
+    bytes: z.object({ offset: z.number().int().min(0), length: z.number().int().min(1) }).optional(),
     /** The file's path relative to the shared root every machine mounts. */
     shared: z.string().optional(),
   })

@@ -14,19 +14,41 @@ function insideRoot(root: string, path: string): string | undefined {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel.split(sep).join('/') : undefined;
 }
 
+export interface PackedImages {
+  images: ShardImage[];
+  /** The files' bytes one after another (what the shard's input key holds); undefined when all travel as paths. */
+  bytes?: Buffer;
+  /** Files the coordinator could not read, reported as a local run would. */
+  skipped: SkippedImage[];
+}
+
 /**
- * An image as a job carries it: its path under the shared root when there is one and the file lies inside it,
- * else its bytes. A file the coordinator cannot read is reported here, as a local run would.
+ * A shard's images as its job carries them: paths under the shared root when there is one and a file lies
+ * inside it, else the file's bytes, packed into one binary blob (no base64 through JSON and Lua: a shard of 256
+ * photos is about 10 MB, and Redis copies a job's JSON several times).
  */
-export async function shardImage(item: ExtractItem, views: number[], sharedRoot?: string): Promise<ShardImage | SkippedImage> {
-  const base = { id: item.id, path: item.path, contentHash: item.contentHash, views };
-  const shared = sharedRoot ? insideRoot(sharedRoot, item.path) : undefined;
-  if (shared) return { ...base, shared };
-  try {
-    return { ...base, bytes: (await readImageBytes(item.path)).toString('base64') };
-  } catch (err) {
-    return { id: item.id, path: item.path, reason: err instanceof ImageReadError ? err.reason : errorMessage(err) };
+export async function packImages(wanted: { item: ExtractItem; views: number[] }[], sharedRoot?: string): Promise<PackedImages> {
+  const images: ShardImage[] = [];
+  const skipped: SkippedImage[] = [];
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const { item, views } of wanted) {
+    const base = { id: item.id, path: item.path, contentHash: item.contentHash, views };
+    const shared = sharedRoot ? insideRoot(sharedRoot, item.path) : undefined;
+    if (shared) {
+      images.push({ ...base, shared });
+      continue;
+    }
+    try {
+      const bytes = await readImageBytes(item.path);
+      images.push({ ...base, bytes: { offset, length: bytes.length } });
+      chunks.push(bytes);
+      offset += bytes.length;
+    } catch (err) {
+      skipped.push({ id: item.id, path: item.path, reason: err instanceof ImageReadError ? err.reason : errorMessage(err) });
+    }
   }
+  return { images, bytes: chunks.length ? Buffer.concat(chunks) : undefined, skipped };
 }
 
 export interface MaterialisedImages {
@@ -40,12 +62,12 @@ export interface MaterialisedImages {
 }
 
 /**
- * The job's images as files on this worker: bytes are written to a temporary folder (the decoders read files,
+ * The job's images as files on this worker: bytes (sliced from the shard's packed input) are written to a temporary folder (the decoders read files,
  * and the same decoders must run as on the coordinator), shared paths are resolved under this worker's mount
  * (`sharedRoot`, else the coordinator's path). Every file is checked against its content hash: the hash keys the
  * feature rows and seeds the augmented views, so a different file must not pass for it.
  */
-export function materialiseImages(images: ShardImage[], options: { sharedRoot?: string; coordinatorRoot?: string }): MaterialisedImages {
+export function materialiseImages(images: ShardImage[], packed: Buffer | undefined, options: { sharedRoot?: string; coordinatorRoot?: string }): MaterialisedImages {
   let temp: string | undefined;
   const items: MaterialisedImages['items'] = [];
   const skipped: SkippedImage[] = [];
@@ -53,8 +75,8 @@ export function materialiseImages(images: ShardImage[], options: { sharedRoot?: 
   for (const image of images) {
     let local: string;
     if (image.bytes !== undefined) {
-      const bytes = Buffer.from(image.bytes, 'base64');
-      if (sha256Buffer(bytes) !== image.contentHash) {
+      const bytes = packed?.subarray(image.bytes.offset, image.bytes.offset + image.bytes.length);
+      if (!bytes || bytes.length !== image.bytes.length || sha256Buffer(bytes) !== image.contentHash) {
         skipped.push({ id: image.id, path: image.path, reason: 'its content changed since it was scanned (sha256 differs)' });
         continue;
       }

@@ -17,6 +17,8 @@ export interface ShardOutput {
 
 export interface ShardEnvironment {
   sharedRoot?: string;
+  /** The shard's packed image bytes (its input key), when any image travels as bytes. */
+  bytes?: Buffer;
   /** Image × views done so far in this shard. */
   onProgress(done: number): void;
 }
@@ -29,7 +31,7 @@ function checkKey(keyId: string, expected: string): void {
 }
 
 async function withImages<T>(shard: BackboneShard | TracesShard, env: ShardEnvironment, use: (images: MaterialisedImages) => Promise<T>): Promise<T> {
-  const images = materialiseImages(shard.images, { sharedRoot: env.sharedRoot, coordinatorRoot: shard.sharedRoot });
+  const images = materialiseImages(shard.images, env.bytes, { sharedRoot: env.sharedRoot, coordinatorRoot: shard.sharedRoot });
   try {
     return await use(images);
   } finally {

@@ -6,7 +6,7 @@ import { cudaProviderInstalled, CUDA_HELP, type Device } from '../backbone/sessi
 import { LensembleError, errorMessage } from '../util/errors.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { checkRedisReachable, openRedisClient } from './connect.js';
-import { MAX_STALLED, QUEUE_NAME, QUEUE_PREFIX, RESULT_TTL_SECONDS, resultKey, shardSchema, THROUGHPUT_TTL_SECONDS, throughputKey, type Shard } from './jobs.js';
+import { inputKey, MAX_STALLED, QUEUE_NAME, QUEUE_PREFIX, RESULT_TTL_SECONDS, resultKey, shardSchema, THROUGHPUT_TTL_SECONDS, throughputKey, type Shard } from './jobs.js';
 import { parseRedisUrl } from './redis-url.js';
 import { runBackboneShard, runTracesShard, type ShardOutput } from './run-shard.js';
 import { encodeShardResult } from './shard-result.js';
@@ -99,7 +99,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
     };
     active++;
     try {
-      const env = { sharedRoot, onProgress };
+      const bytes = shard.images.some((image) => image.bytes) ? await redis.getBuffer(inputKey(job.id!)) : undefined;
+      if (bytes === null) throw new UnrecoverableError('the images of this shard are no longer in Redis (its coordinator stopped more than an hour ago): run the coordinator again');
+      const env = { sharedRoot, bytes, onProgress };
       let output: ShardOutput;
       let what: string;
       if (shard.kind === 'backbone') {

@@ -11,6 +11,7 @@ if (!HAS_REDIS) console.warn('[lensemble tests] redis-server not found: the Redi
 
 export interface TestRedis {
   port: number;
+  pid: number;
   /** redis://[:password@]127.0.0.1:port, or rediss://[:password@]localhost:port with TLS */
   url: string;
   stop(): Promise<void>;
@@ -59,6 +60,7 @@ export async function startRedis(options: { password?: string; tls?: { cert: str
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
   return {
     port,
+    pid: child.pid!,
     url: options.tls ? `rediss://${auth}localhost:${port}` : `redis://${auth}127.0.0.1:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
