@@ -9,6 +9,7 @@ function describeRedisFailure(err: unknown): string {
   const message = errorMessage(err).split('\n')[0];
   if (/WRONGPASS|invalid password|invalid username-password/i.test(message)) return `it refused the user name or password (${message})`;
   if (/NOAUTH/i.test(message)) return `it asks for a password: give redis://:password@host:port or redis://user:password@host:port (${message})`;
+  if (/Protocol error/i.test(message)) return `what answers there does not speak Redis (${message}); with TLS, the URL starts rediss://`;
   return message;
 }
 

@@ -116,7 +116,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       const pairs = shard.images.reduce((n, image) => n + image.views.length, 0);
       const result = encodeShardResult({ worker: name, skipped: output.skipped, seconds }, output.entries);
       const minute = Math.floor(Date.now() / 60_000);
-      await redis.multi().set(resultKey(job.id!), result, 'EX', RESULT_TTL_SECONDS).incrby(throughputKey(minute), pairs).expire(throughputKey(minute), THROUGHPUT_TTL_SECONDS).exec();
+      const replies = await redis.multi().set(resultKey(job.id!), result, 'EX', RESULT_TTL_SECONDS).incrby(throughputKey(minute), pairs).expire(throughputKey(minute), THROUGHPUT_TTL_SECONDS).exec();
+      const refused = replies?.find(([err]) => err)?.[0];
+      if (refused) throw new Error(`Redis refused the shard's result (${errorMessage(refused)})`);
       log(`shard ${job.id!.slice(0, 9)}: ${output.entries.length} ${what} rows${output.skipped.length ? `, ${output.skipped.length} skipped` : ''} in ${seconds.toFixed(1)} s (${(pairs / seconds).toFixed(1)} img/s)`);
       return { rows: output.entries.length, skipped: output.skipped.length };
     } finally {
