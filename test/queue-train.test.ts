@@ -113,6 +113,10 @@ describe.skipIf(!SHARED_DIR || !HAS_REDIS)('a coordinator and lensemble worker p
   }, 300_000);
 
   it('SIGTERM: a worker finishes the shard in hand, then exits; nothing stalls', async () => {
+    for (const earlier of workers.splice(0)) {
+      earlier.child.kill('SIGTERM');
+      await earlier.exited;
+    }
     const connection = { ...parseRedisUrl(redis.url).options, maxRetriesPerRequest: null };
     const events = new QueueEvents(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
     const jobs = new Redis(connection);
