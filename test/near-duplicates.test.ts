@@ -73,21 +73,40 @@ describe('multi-index Hamming join', () => {
       const expected = pairsWithin(left, right, radius);
       expect(expected.size).toBeGreaterThan(left.owner.length / 2);
       for (const [n, seed] of [[2_000, 0], [100_000, 1], [1_000_000, 2]]) {
-        const found = new Set<string>();
-        joinWithinRadius(left, right, radius, planMultiIndex(n, 8 * n, radius, halfSet, seed), (l, r, d) => found.add(`${l},${r},${d}`));
-        expect(found).toEqual(expected);
+        for (const kernel of ['wasm', 'typescript'] as const) {
+          const found = new Set<string>();
+          joinWithinRadius(left, right, radius, planMultiIndex(n, 8 * n, radius, halfSet, seed), (l, r, d) => found.add(`${l},${r},${d}`), { kernel });
+          expect(found).toEqual(expected);
+        }
       }
     }
   });
 
   it('keeps only ascending owners when asked', () => {
-    const found = new Set<string>();
-    joinWithinRadius(left, right, 6, planMultiIndex(100_000, 800_000, 6, halfSet), (l, r, d) => found.add(`${l},${r},${d}`), { ownersAscending: true });
     const expected = [...pairsWithin(left, right, 6)].filter((p) => {
       const [l, r] = p.split(',').map(Number);
       return l < r;
     });
-    expect(found).toEqual(new Set(expected));
+    for (const kernel of ['wasm', 'typescript'] as const) {
+      const found = new Set<string>();
+      joinWithinRadius(left, right, 6, planMultiIndex(100_000, 800_000, 6, halfSet), (l, r, d) => found.add(`${l},${r},${d}`), { ownersAscending: true, kernel });
+      expect(found).toEqual(new Set(expected));
+    }
+  });
+
+  it('drains its output buffer as often as needed: a bucket of 40,000 identical codes', () => {
+    const same = { words: new Uint32Array(2 * 200).fill(0x12345678), owner: Int32Array.from({ length: 200 }, (_, i) => i) };
+    const many = { words: new Uint32Array(2 * 40_000).fill(0x12345678), owner: Int32Array.from({ length: 40_000 }, (_, i) => i) };
+    let pairs = 0;
+    let sum = 0;
+    joinWithinRadius(same, many, 3, planMultiIndex(200, 40_000, 3, halfSet), (l, r, d) => {
+      pairs++;
+      sum += l + r + d;
+    });
+    // Each of the plan's blocks matches every pair once (all codes equal: distance 0 in every block).
+    const blocks = planMultiIndex(200, 40_000, 3, halfSet).blocks.length;
+    expect(pairs).toBe(blocks * 200 * 40_000);
+    expect(sum).toBe(blocks * (40_000 * (199 * 200) / 2 + 200 * (39_999 * 40_000) / 2));
   });
 
   it('names the item whose hash is malformed', () => {

@@ -29,12 +29,11 @@ export interface MultiIndexPlan {
 export const MAX_KEY_BITS = 24;
 
 /**
- * Seconds per code sorted into buckets, per bucket allocated, per (occupied left bucket, neighbour key)
- * visited, per code pair compared; measured on one core of a 2-core Xeon. A visit costs more once the
- * bucket offsets outgrow the L2 cache (2^18 keys and up).
+ * The cost model, in seconds on one core of a 2-core Xeon (busy with other work; hamming-join-wasm.ts
+ * kernel): per code sorted into a block's buckets, per bucket, and for each XOR mask per occupied left
+ * bucket visited, per left code visited and per code pair compared.
  */
-const COST = { sortPerCode: 25e-9, perBucket: 20e-9, perVisit: 15e-9, perCandidate: 4e-9 };
-const visitCost = (bits: number): number => COST.perVisit * (1 + Math.max(0, bits - 18) / 2);
+const COST = { sortPerCode: 100e-9, perBucket: 20e-9, perVisit: 20e-9, perLeftCode: 3e-9, perCandidate: 0.6e-9 };
 
 /** How many keys of `bits` bits lie within `threshold` of a given key: Σ_{d ≤ t} C(bits, d). */
 export function neighbourCount(bits: number, threshold: number): number {
@@ -47,12 +46,14 @@ export function neighbourCount(bits: number, threshold: number): number {
   return total;
 }
 
-function blockCost(bits: number, threshold: number, left: number, right: number): { seconds: number; candidates: number } {
+/** The cost model's estimate for one block joining `left` with `right` uniformly random codes. */
+export function blockCost(bits: number, threshold: number, left: number, right: number): { seconds: number; candidates: number } {
   const buckets = 2 ** bits;
   const masks = neighbourCount(bits, threshold);
   const occupiedLeft = buckets * (1 - Math.exp(-left / buckets));
   const candidates = (masks * left * right) / buckets;
-  const seconds = COST.sortPerCode * (left + right) + COST.perBucket * buckets + visitCost(bits) * masks * occupiedLeft + COST.perCandidate * candidates;
+  const perMask = COST.perVisit * occupiedLeft + COST.perLeftCode * left;
+  const seconds = COST.sortPerCode * (left + right) + COST.perBucket * buckets + masks * perMask + COST.perCandidate * candidates;
   return { seconds, candidates };
 }
 

@@ -28,7 +28,7 @@ const ALL_PAIRS_UNDER = 125_000;
  */
 export function findNearDuplicatesOf(queries: DihedralHash[], index: DihedralHash[], radius: number, options: MatchOptions = {}): NearDuplicateMatches {
   const matches = { nearest: new Int32Array(queries.length).fill(-1), distance: new Int8Array(queries.length).fill(-1) };
-  if (radius < 0 || queries.length === 0 || index.length === 0) return matches;
+  if (!(radius >= 0) || queries.length === 0 || index.length === 0) return matches;
   const keep = (q: number, item: number, d: number): void => {
     const best = matches.distance[q];
     if (best < 0 || d < best || (d === best && item < matches.nearest[q])) {

@@ -31,27 +31,67 @@ export function dihedralCoefficients(c: Float64Array, k: number): Float64Array {
   return k >= 4 ? transpose(out) : out;
 }
 
-const scratch = new Float64Array(COEFFS - 1);
-
-/** phash.ts hashOfDct: bit i set when coefficient i is above the median of the 63 AC coefficients. */
-function hashInto(c: Float64Array, out: Uint32Array, slot: number): void {
-  scratch.set(c.subarray(1));
-  const median = scratch.sort()[31];
-  let lo = 0;
-  let hi = 0;
-  for (let i = 0; i < COEFFS; i++) {
-    if (c[i] > median) {
-      if (i < 32) lo |= 1 << i;
-      else hi |= 1 << (i - 32);
-    }
-  }
-  out[slot * 2] = lo >>> 0;
-  out[slot * 2 + 1] = hi >>> 0;
+/** Variant k as a signed permutation: coefficient i of variant k = SIGN[k][i] · c[SOURCE[k][i]]. */
+const SOURCE: Int32Array[] = [];
+const SIGN: Float64Array[] = [];
+for (let k = 0; k < VARIANTS; k++) {
+  const probe = dihedralCoefficients(Float64Array.from({ length: COEFFS }, (_, i) => i + 1), k);
+  SOURCE.push(Int32Array.from(probe, (v) => Math.abs(v) - 1));
+  SIGN.push(Float64Array.from(probe, Math.sign));
 }
 
+const variant = new Float64Array(COEFFS);
+const ac = new Float64Array(COEFFS - 1);
+
+/** The k-th smallest of `a` (quickselect; reorders `a`): a sort's a[k] for a fraction of a sort's time. */
+function kthSmallest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
+}
+
+/** phash.ts hashOfDct on each variant: bit i set when coefficient i is above the median of the 63 AC coefficients. */
 export function hashOfCoefficients(c: Float64Array): DihedralHash {
   const out = new Uint32Array(VARIANTS * 2);
-  for (let k = 0; k < VARIANTS; k++) hashInto(dihedralCoefficients(c, k), out, k);
+  const medians = [0, 0, 0, 0];
+  for (let k = 0; k < VARIANTS; k++) {
+    const source = SOURCE[k];
+    const sign = SIGN[k];
+    for (let i = 0; i < COEFFS; i++) variant[i] = sign[i] * c[source[i]];
+    // A transpose permutes without changing signs, so variant k + 4 has variant k's median.
+    if (k < 4) {
+      ac.set(variant.subarray(1));
+      medians[k] = kthSmallest(ac, 31);
+    }
+    const median = medians[k % 4];
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < COEFFS; i++) {
+      if (variant[i] > median) {
+        if (i < 32) lo |= 1 << i;
+        else hi |= 1 << (i - 32);
+      }
+    }
+    out[k * 2] = lo >>> 0;
+    out[k * 2 + 1] = hi >>> 0;
+  }
   return out;
 }
 
