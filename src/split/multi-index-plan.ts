@@ -72,13 +72,14 @@ export function planMultiIndex(left: number, right: number, radius: number, bitF
   // best[u][t]: cheapest cost using u bits and t units; choice[u][t] = the last block added.
   const best = Array.from({ length: 65 }, () => new Float64Array(units + 1).fill(INF));
   const choice = Array.from({ length: 65 }, () => new Array<[bits: number, threshold: number] | undefined>(units + 1));
+  const costOf = Array.from({ length: MAX_KEY_BITS + 1 }, (_, b) => Float64Array.from({ length: units + 1 }, (_, s) => (s === 0 ? INF : blockCost(b, s - 1, left, right).seconds)));
   best[0][0] = 0;
   for (let u = 0; u <= 64; u++) {
     for (let t = 0; t < units; t++) {
       if (best[u][t] === INF) continue;
       for (let b = 0; b <= Math.min(MAX_KEY_BITS, 64 - u); b++) {
         for (let s = 1; s <= units - t; s++) {
-          const cost = best[u][t] + blockCost(b, s - 1, left, right).seconds;
+          const cost = best[u][t] + costOf[b][s];
           if (cost < best[u + b][t + s]) {
             best[u + b][t + s] = cost;
             choice[u + b][t + s] = [b, s - 1];
