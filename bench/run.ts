@@ -1,5 +1,5 @@
 // `npm run bench`: every benchmark in one run, printed as it goes and saved to bench/out/results.json.
-// Flags: --only=extraction,decode,augment,heads,classifiers,em,serve,ensemble,rice-accuracy,forensics-accuracy
+// Flags: --only=extraction,decode,augment,heads,classifiers,em,serve,grouping,ensemble,rice-accuracy,forensics-accuracy
 // (default: the speed benchmarks; the accuracy sweeps and the ensemble take 10–30 minutes each)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,6 +13,7 @@ import { runHeadsBench } from './heads-bench.js';
 import { runRiceAccuracy } from './rice-accuracy.js';
 import { runServeBench } from './serve-bench.js';
 import { runForensicsAccuracy } from './forensics-accuracy.js';
+import { runGroupingBench } from './grouping-bench.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const SLOW = ['ensemble', 'rice-accuracy', 'forensics-accuracy'];
@@ -48,6 +49,11 @@ const benchmarks: { name: string; title: string; run(): Promise<Record<string, u
   },
   { name: 'em', title: 'EM convolutional traces vs numpy', run: async () => ({ em: await runEmBench({ log }) }) },
   { name: 'serve', title: 'lensemble serve under load (loopback, 8 connections)', run: async () => ({ serve: await runServeBench({ log }) }) },
+  {
+    name: 'grouping',
+    title: 'Near-duplicate grouping at 10k, 100k, 1M hashes: multi-index vs LSH vs all pairs',
+    run: async () => ({ grouping: await runGroupingBench({ log }) }),
+  },
   { name: 'ensemble', title: 'Three-member ensemble from raw images', run: async () => ({ ensemble: await runEnsembleBench({ log }) }) },
   { name: 'rice-accuracy', title: 'Rice-leaf accuracy over split seeds', run: async () => ({ riceAccuracy: await runRiceAccuracy({ log }) }) },
   { name: 'forensics-accuracy', title: 'Fake-faces accuracy: EM traces × classifiers', run: async () => ({ forensicsAccuracy: await runForensicsAccuracy({ log }) }) },
