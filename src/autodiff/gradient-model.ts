@@ -14,6 +14,8 @@ export interface GradientModelOptions {
   wrt: readonly string[];
   /** Outputs whose upstream gradient is fed as input `upstream.<output>`. */
   outputs: readonly string[];
+  /** Inputs whose axis 0 is the batch (see {@link inferStaticShapes}). */
+  batchInputs?: readonly string[];
   /** Shapes already inferred for these input dims. */
   shapes?: ShapeMap;
   source?: string;
@@ -31,7 +33,7 @@ export interface GradientModel {
 export async function buildGradientModel(model: Model, options: GradientModelOptions): Promise<GradientModel> {
   const source = options.source ?? 'model';
   const graph = graphOf(model, source);
-  const shapes = options.shapes ?? (await inferStaticShapes(model, { inputs: options.inputDims, source }));
+  const shapes = options.shapes ?? (await inferStaticShapes(model, { inputs: options.inputDims, batchInputs: options.batchInputs, source }));
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name!, t]));
   const inputs = new Set(dataInputs(graph).map((i) => i.name!));
   for (const w of options.wrt) {
