@@ -54,3 +54,24 @@ export function dataInputs(graph: Graph): ValueInfo[] {
   const inits = new Set((graph.initializer ?? []).map((t) => t.name!));
   return (graph.input ?? []).filter((i) => !inits.has(i.name!));
 }
+
+/** The nodes some output depends on (dead forward branches — an unused head, extra outputs — are dropped). */
+export function liveNodes(nodes: readonly NodeProto[], outputs: readonly string[]): NodeProto[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => (n.output ?? []).forEach((o) => o && producer.set(o, i)));
+  const live = new Set<number>();
+  const stack = [...outputs];
+  while (stack.length) {
+    const i = producer.get(stack.pop()!);
+    if (i === undefined || live.has(i)) continue;
+    live.add(i);
+    for (const input of nodes[i].input ?? []) if (input) stack.push(input);
+  }
+  return nodes.filter((_, i) => live.has(i));
+}
+
+/** Initializers some kept node reads. */
+export function usedInitializers(initializers: readonly TensorProto[], nodes: readonly NodeProto[]): TensorProto[] {
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  return initializers.filter((t) => used.has(t.name!));
+}

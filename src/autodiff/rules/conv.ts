@@ -50,6 +50,30 @@ function transposedInputGrad(b: GraphBuilder, s: ConvShape, weight: string, dY: 
   });
 }
 
+/** The kernel rotated by 180° and with input/output channels swapped per group: [C, M/g, kh, kw]. */
+function flippedTransposedKernel(b: GraphBuilder, s: ConvShape, weight: string): string {
+  const [kh, kw] = s.w.kernel;
+  const flipped = b.op('Slice', [weight, b.int64([-1, -1]), b.int64([-(2 ** 62), -(2 ** 62)]), b.int64([2, 3]), b.int64([-1, -1])]);
+  if (s.c === s.group && s.m === s.group) return flipped;
+  const g = s.group;
+  const swapped = b.transpose(b.reshape(flipped, [g, s.m / g, s.c / g, kh, kw]), [0, 2, 1, 3, 4]);
+  return b.reshape(swapped, [s.c, s.m / g, kh, kw]);
+}
+
+/**
+ * dX of a stride-1 conv as a plain Conv of dY with the flipped kernel (2.5× faster than ConvTranspose for
+ * depthwise kernels in onnxruntime): begin pad (k−1)·d − p_begin, end pad (k−1)·d − p_end.
+ */
+function flippedInputGrad(b: GraphBuilder, s: ConvShape, weight: string, dY: string): string {
+  const reach = s.w.kernel.map((k, i) => (k - 1) * s.w.dilations[i]);
+  const pads = [...reach.map((r, i) => r - s.w.padBegin[i]), ...reach.map((r, i) => r - s.w.padEnd[i])];
+  return b.op('Conv', [dY, flippedTransposedKernel(b, s, weight)], { group: s.group, dilations: s.w.dilations, pads });
+}
+
+/** Whether dX can be a stride-1 Conv: unit strides and pads no wider than the kernel reach. */
+const flippable = (w: Window): boolean =>
+  w.strides.every((st) => st === 1) && w.kernel.every((k, i) => w.padBegin[i] <= (k - 1) * w.dilations[i] && w.padEnd[i] <= (k - 1) * w.dilations[i]);
+
 /** Pads for the weight-gradient correlation of X with dY (dilated by the stride): as few as cover every tap. */
 function weightGradPads(w: Window): number[] {
   const { pads } = transposePads(w);
@@ -114,7 +138,12 @@ export const conv: GradientRule = {
     const dY = ctx.dY()!;
     const b = ctx.b;
     const pointwise = isTrivialWindow(s.w) && s.group === 1;
-    const dX = ctx.needs(0) ? (pointwise ? pointwiseInputGrad(b, s, weight, dY) : transposedInputGrad(b, s, weight, dY)) : undefined;
+    let dX: string | undefined;
+    if (ctx.needs(0)) {
+      if (pointwise) dX = pointwiseInputGrad(b, s, weight, dY);
+      else if (flippable(s.w)) dX = flippedInputGrad(b, s, weight, dY);
+      else dX = transposedInputGrad(b, s, weight, dY);
+    }
     let dW: string | undefined;
     if (ctx.needs(1)) {
       if (pointwise) dW = pointwiseWeightGrad(b, s, x, dY);
