@@ -11,6 +11,7 @@ A line-oriented server so the benchmark can alternate rounds with ours in one ru
 Configs: eager (NCHW), channels_last, jit (torch.jit.trace of the model, NCHW).
 """
 import json
+import resource
 import struct
 import sys
 import time
@@ -129,7 +130,7 @@ class Peer:
             c0 = time.process_time()
             loss = step()
             times.append({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0})
-        return {"times": times, "loss": loss}
+        return {"times": times, "loss": loss, "maxRss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 def main():

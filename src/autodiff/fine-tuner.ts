@@ -15,6 +15,8 @@ export interface SessionConfig {
   /** Intra-op threads (default 2). */
   intraOpNumThreads?: number;
   graphOptimizationLevel?: ort.InferenceSession.SessionOptions['graphOptimizationLevel'];
+  /** Let idle intra-op threads spin between ops (default on: a step is thousands of ops, and waking sleeping threads for each costs more than it saves when nothing else needs the cores). */
+  spinning?: boolean;
 }
 
 export interface FineTunerOptions {
@@ -90,7 +92,7 @@ function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.Sessio
     executionMode: 'sequential',
     graphOptimizationLevel: config.graphOptimizationLevel ?? 'all',
     logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    extra: { session: { intra_op: { allow_spinning: config.spinning === false ? '0' : '1' } } },
   };
 }
 
@@ -132,7 +134,12 @@ export async function createFineTuner(modelBytes: Uint8Array, options: FineTuner
 
   const initial = floatInitializers(model, source);
   const valueOf = (name: string) => (name === HEAD_WEIGHT ? options.head.weight : name === HEAD_BIAS ? options.head.bias : initial.get(name)!.data);
-  let tensors = layout.buckets.map((bucket) => {
+  interface BucketTensors {
+    param: ort.Tensor;
+    expAvg: ort.Tensor;
+    expAvgSq: ort.Tensor;
+  }
+  let tensors: BucketTensors[] = layout.buckets.map((bucket) => {
     const dims = [bucket.length];
     return {
       param: new ort.Tensor('float32', packBucket(bucket, valueOf), dims),

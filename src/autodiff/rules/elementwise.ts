@@ -1,32 +1,33 @@
 // Gradient rules of elementwise ops: activations and broadcasting arithmetic.
+import { float } from '../graph-builder.js';
 import { floatTensorData } from '../onnx-io.js';
 import { reduceToShape } from './broadcast.js';
 import type { GradContext, GradientRule } from './rule.js';
 
-const zero = (ctx: GradContext) => ctx.b.scalar(0);
-
-/** Passes dY where `mask` holds, zero elsewhere (Mul by the cast mask: 1.3× faster than Where in onnxruntime). */
-const masked = (ctx: GradContext, mask: string, dY: string) => ctx.b.op('Mul', [dY, ctx.b.op('Cast', [mask], { to: 1 })]);
+/**
+ * 1 where `positive` > 0, else 0, as one HardSigmoid with a huge slope: clamp(1e37·t, 0, 1). Faster in
+ * onnxruntime than Greater→Cast or Where (it is one vectorised pass); a t in (0, 1e-37) would give a fraction,
+ * which float activations do not produce.
+ */
+const stepOf = (ctx: GradContext, positive: string) => ctx.b.op('HardSigmoid', [positive], { alpha: float(1e37), beta: float(0) });
 
 const identity: GradientRule = { differentiable: [0], backward: (ctx) => [ctx.dY()] };
 
+/** Relu: dY where y > 0 (read from the output, which the next layer keeps anyway). */
 const relu: GradientRule = {
   differentiable: [0],
-  backward: (ctx) => {
-    const y = ctx.node.output![0];
-    return [masked(ctx, ctx.b.op('Greater', [y, zero(ctx)]), ctx.dY()!)];
-  },
+  backward: (ctx) => [ctx.b.op('Mul', [ctx.dY()!, stepOf(ctx, ctx.node.output![0])])],
 };
 
 /**
  * Clip passes the gradient where the input lies strictly inside the bounds (as PyTorch's hardtanh does). The
- * mask is read from the output (equal to the input exactly there), so the input need not stay alive.
+ * mask is read from the output (equal to the input exactly there): (y − lo)·(hi − y) > 0.
  */
 const clip: GradientRule = {
   differentiable: [0],
   backward: (ctx) => {
     const [, min, max] = ctx.node.input!;
-    const x = ctx.node.output![0];
+    const y = ctx.node.output![0];
     const boundOf = (name: string | undefined) => {
       if (!name) return undefined;
       const t = ctx.constant(name);
@@ -36,12 +37,11 @@ const clip: GradientRule = {
     const lo = boundOf(min);
     const hi = boundOf(max);
     const b = ctx.b;
-    const inside = [lo !== undefined ? b.op('Greater', [x, b.scalar(lo)]) : undefined, hi !== undefined ? b.op('Less', [x, b.scalar(hi)]) : undefined].filter(
-      (m): m is string => m !== undefined,
-    );
-    if (!inside.length) return [ctx.dY()];
-    const mask = inside.length === 2 ? b.op('And', inside) : inside[0];
-    return [masked(ctx, mask, ctx.dY()!)];
+    const above = lo === undefined ? undefined : lo === 0 ? y : b.op('Sub', [y, b.scalar(lo)]);
+    const below = hi === undefined ? undefined : b.op('Sub', [b.scalar(hi), y]);
+    if (!above && !below) return [ctx.dY()];
+    const inside = above && below ? b.op('Mul', [above, below]) : (above ?? below)!;
+    return [b.op('Mul', [ctx.dY()!, stepOf(ctx, inside)])];
   },
 };
 
