@@ -10,7 +10,7 @@
 import { LensembleError } from '../util/errors.js';
 import { liveNodes } from './model-assembly.js';
 import { graphOf, type Model, type NodeProto } from './onnx-io.js';
-import { trainableInitializers } from './parameters.js';
+import { trainableInitializers, untieInitializerAliases } from './parameters.js';
 import type { ShapeMap } from './static-shapes.js';
 
 export interface Block {
@@ -27,8 +27,9 @@ export interface Block {
 const ACTIVATIONS = new Set(['Relu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Elu', 'Selu', 'Tanh', 'Gelu', 'Mish', 'Softplus', 'PRelu']);
 const LINEAR = new Set(['Conv', 'Gemm', 'MatMul', 'ConvTranspose']);
 
-export function findBlocks(model: Model, options: { input: string; features: string; shapes?: ShapeMap; source?: string }): Block[] {
+export function findBlocks(original: Model, options: { input: string; features: string; shapes?: ShapeMap; source?: string }): Block[] {
   const source = options.source ?? 'model';
+  const model = untieInitializerAliases(original);
   const graph = graphOf(model, source);
   const nodes = liveNodes(graph.node ?? [], [options.features]);
   const constants = new Set([...(graph.initializer ?? []).map((t) => t.name!), ...nodes.filter((n) => n.opType === 'Constant').map((n) => n.output![0])]);

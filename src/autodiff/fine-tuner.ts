@@ -6,6 +6,7 @@ import { LensembleError } from '../util/errors.js';
 import { dataInputs } from './model-assembly.js';
 import { decodeModel, encodeModel, floatInitializers, graphOf, withInitializerValues, type FloatTensor, type Model } from './onnx-io.js';
 import { packBucket, unpackBuckets, type ParamLayout } from './param-layout.js';
+import { untieInitializerAliases } from './parameters.js';
 import { inferStaticShapes } from './static-shapes.js';
 import { HEAD_BIAS, HEAD_WEIGHT, STEP_IO, buildEvalGraph, buildStepGraph } from './step-graph.js';
 
@@ -77,7 +78,7 @@ export interface FineTuner {
   parameters(): Map<string, FloatTensor>;
   /** The head's current weights. */
   head(): { weight: Float32Array; bias: Float32Array };
-  /** The backbone as ONNX: the original graph with the trained weights. */
+  /** The backbone as ONNX: the original graph with the trained weights (exporter-tied parameters untied). */
   backbone(): Uint8Array;
   state(): FineTunerState;
   restore(state: FineTunerState): void;
@@ -107,7 +108,7 @@ export function withHeadParams(groups: readonly (readonly string[])[]): string[]
 
 export async function createFineTuner(modelBytes: Uint8Array, options: FineTunerOptions): Promise<FineTuner> {
   const source = options.source ?? 'backbone';
-  const model: Model = decodeModel(modelBytes, source);
+  const model: Model = untieInitializerAliases(decodeModel(modelBytes, source));
   const graph = graphOf(model, source);
   const input = options.input ?? dataInputs(graph)[0]?.name;
   if (!input) throw new LensembleError('the backbone has no data input', source);

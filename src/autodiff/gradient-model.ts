@@ -48,7 +48,7 @@ export async function buildGradientModel(model: Model, options: GradientModelOpt
     seeds.set(out, upstreamInputs[out]);
   }
   const nodes = cloneNodes(graph);
-  const grads = buildBackward({ nodes, shapes, wrt: options.wrt, seeds, constants: graphConstants(graph), builder: b, source });
+  const grads = buildBackward({ nodes, shapes, wrt: options.wrt, seeds, constants: graphConstants(graph, shapes), builder: b, source });
   const gradOutputs: Record<string, string> = {};
   for (const w of options.wrt) {
     const g = grads.get(w);

@@ -1,6 +1,7 @@
 // Pieces shared by the models this library builds: value infos, constants of a graph, the opset they run at.
 import { LensembleError } from '../util/errors.js';
-import { toNumber, type Graph, type Model, type NodeProto, type TensorProto, type ValueInfo } from './onnx-io.js';
+import { int64TensorProto, toNumber, type Graph, type Model, type NodeProto, type TensorProto, type ValueInfo } from './onnx-io.js';
+import type { ShapeMap } from './static-shapes.js';
 
 /** Gradient graphs use ScatterElements(reduction=add) and LayerNormalization: opset 17 (18 changed the Reduce ops, Pad and Split). */
 export const TRAINING_OPSET = 17;
@@ -12,9 +13,13 @@ export function valueInfo(name: string, dims: readonly number[] | undefined, typ
   return { name, type: { tensorType: { elemType, shape: dims ? { dim: dims.map((d) => ({ dimValue: d })) } : undefined } } };
 }
 
-/** Initializers and Constant-node outputs by value name. */
-export function graphConstants(graph: Graph): Map<string, TensorProto> {
+/**
+ * Initializers, Constant-node outputs and (given shapes) int64 values that the shape probe found fixed, by value
+ * name.
+ */
+export function graphConstants(graph: Graph, shapes?: ShapeMap): Map<string, TensorProto> {
   const out = new Map<string, TensorProto>();
+  for (const [name, shape] of shapes ?? []) if (shape.int64Value) out.set(name, int64TensorProto(name, shape.dims, shape.int64Value));
   for (const t of graph.initializer ?? []) out.set(t.name!, t);
   for (const node of graph.node ?? []) {
     if (node.opType !== 'Constant' || node.domain) continue;

@@ -10,6 +10,11 @@ export interface ValueShape {
   dims: number[];
   /** ONNX Runtime's tensor type name ('float32', 'int64', …). */
   type: string;
+  /**
+   * For small int64 values the same at every batch size (shape arithmetic: Slice starts, Gather indices), their
+   * value: rules read it as a constant, so exporter-computed starts and indices need no constant folding pass.
+   */
+  int64Value?: number[];
 }
 export type ShapeMap = ReadonlyMap<string, ValueShape>;
 
@@ -59,7 +64,13 @@ export async function inferStaticShapes(model: Model, options: ShapeOptions): Pr
         if (d2[i] === 2 * d) return d * batch;
         throw new LensembleError(`axis ${i} of ${name} is neither constant nor proportional to the batch (${d} at 1, ${d2[i]} at 2)`, source);
       });
-      shapes.set(name, { dims, type: t1.type });
+      const shape: ValueShape = { dims, type: t1.type };
+      if (t1.type === 'int64' && t1.size <= 1024) {
+        const v1 = Array.from(t1.data as BigInt64Array, Number);
+        const v2 = Array.from(two[name].data as BigInt64Array, Number);
+        if (v1.length === v2.length && v1.every((v, i) => v === v2[i])) shape.int64Value = v1;
+      }
+      shapes.set(name, shape);
       t1.dispose();
       if (!exact) two[name].dispose();
     }

@@ -109,7 +109,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   b.op('Identity', [headLogits], {}, STEP_IO.logits);
   const { dLogits } = smoothedCrossEntropyNodes(b, headLogits, STEP_IO.labels, rows, options.classes, options.labelSmoothing, STEP_IO.loss);
   const trainable = layout.buckets.flatMap((k) => k.params.map((p) => p.name));
-  const grads = buildBackward({ nodes: forward, shapes, wrt: trainable, seeds: new Map([[headLogits, dLogits]]), constants: graphConstants(graph), builder: b, source });
+  const grads = buildBackward({ nodes: forward, shapes, wrt: trainable, seeds: new Map([[headLogits, dLogits]]), constants: graphConstants(graph, shapes), builder: b, source });
 
   const corrections = biasCorrections(b, STEP_IO.beta1, STEP_IO.step, options.beta2);
   layout.buckets.forEach((bucket) => {

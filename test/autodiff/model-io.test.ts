@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildGradientModel } from '../../src/autodiff/gradient-model.js';
 import { valueInfo } from '../../src/autodiff/model-assembly.js';
 import { decodeModel, encodeModel, floatInitializers, floatTensorProto, withInitializerValues, type Model } from '../../src/autodiff/onnx-io.js';
+import { trainableInitializers, untieInitializerAliases } from '../../src/autodiff/parameters.js';
 import { inferStaticShapes } from '../../src/autodiff/static-shapes.js';
 import { SHARED_DIR, sharedPath } from '../support/shared.js';
 
@@ -41,6 +42,29 @@ describe.skipIf(!SHARED_DIR)('model IO and static shapes', () => {
   it('an unknown name or a wrong size is refused', () => {
     expect(() => withInitializerValues(model(), new Map([['nope', new Float32Array(1)]]))).toThrow(/no initializers named nope/);
     expect(() => withInitializerValues(model(), new Map([['fc_b', new Float32Array(3)]]))).toThrow(/fc_b has 1000 values/);
+  });
+
+  it('exporter-tied parameters (Identity aliases of one initializer) become separate trainable initializers', () => {
+    const tied: Model = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        node: [
+          { opType: 'Identity', input: ['b1'], output: ['b2'] },
+          { opType: 'Add', input: ['x', 'b1'], output: ['a'] },
+          { opType: 'Add', input: ['a', 'b2'], output: ['y'] },
+        ],
+        initializer: [floatTensorProto('b1', [2], Float32Array.of(0, 0))],
+        input: [valueInfo('x', [2])],
+        output: [valueInfo('y', [2])],
+      },
+    };
+    expect(trainableInitializers(tied)).toEqual(['b1']);
+    const untied = untieInitializerAliases(tied);
+    expect(trainableInitializers(untied)).toEqual(['b1', 'b2']);
+    expect(untied.graph!.node!.map((n) => n.opType)).toEqual(['Add', 'Add']);
+    expect(untieInitializerAliases(untied)).toBe(untied);
   });
 
   it('an op without a gradient rule stops the build, naming the op and the node', async () => {

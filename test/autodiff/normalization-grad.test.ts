@@ -5,6 +5,25 @@ import { gradCheck, worstError } from './support/gradcheck.js';
 
 const rng = createRng(5);
 
+describe('LayerNormalization gradient rule (finite differences)', () => {
+  for (const [name, dims, axis] of [
+    ['last axis (transformer tokens)', [2, 5, 6], -1],
+    ['two trailing axes', [2, 3, 4, 2], 2],
+  ] as const) {
+    it(name, async () => {
+      const normDims = dims.slice(axis < 0 ? dims.length + axis : axis);
+      const results = await gradCheck({
+        nodes: [{ op: 'LayerNormalization', inputs: ['x', 'scale', 'bias'], outputs: ['y'], attrs: { axis, epsilon: float(1e-5) } }],
+        operands: [{ name: 'x', dims: [...dims] }, { name: 'scale', dims: normDims }, { name: 'bias', dims: normDims }],
+        output: 'y',
+        eps: 1e-2,
+      });
+      expect(results.map((r) => r.input)).toEqual(['x', 'scale', 'bias']);
+      expect(worstError(results)).toBeLessThan(2e-3);
+    });
+  }
+});
+
 describe('BatchNormalization gradient rule (inference form, frozen statistics)', () => {
   it('input, scale and bias against finite differences', async () => {
     const c = 4;

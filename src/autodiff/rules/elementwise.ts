@@ -124,7 +124,32 @@ const pow: GradientRule = {
   },
 };
 
+/** Where(cond, a, b): dY goes to a where cond holds, to b elsewhere. */
+const where: GradientRule = {
+  differentiable: [1, 2],
+  backward: (ctx) => {
+    const [cond, a, bIn] = ctx.node.input!;
+    const b = ctx.b;
+    const out = ctx.dims(ctx.node.output![0]);
+    const dY = ctx.dY()!;
+    const zero = b.scalar(0);
+    return [
+      undefined,
+      ctx.needs(1) ? reduceToShape(b, b.op('Where', [cond, dY, zero]), out, ctx.dims(a)) : undefined,
+      ctx.needs(2) ? reduceToShape(b, b.op('Where', [cond, zero, dY]), out, ctx.dims(bIn)) : undefined,
+    ];
+  },
+};
+
+/** A float-to-float Cast: the gradient cast back (only float32 graphs are built, so it is the gradient itself). */
+const cast: GradientRule = {
+  differentiable: [0],
+  backward: (ctx) => [ctx.b.op('Cast', [ctx.dY()!], { to: 1 })],
+};
+
 export const elementwiseRules: Record<string, GradientRule> = {
+  Where: where,
+  Cast: cast,
   Identity: identity,
   Relu: relu,
   Clip: clip,

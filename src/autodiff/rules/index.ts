@@ -6,6 +6,7 @@ import { normalizationRules } from './normalization.js';
 import { poolingRules } from './pooling.js';
 import type { GradientRule } from './rule.js';
 import { shapeRules } from './shape-ops.js';
+import { softmaxRules } from './softmax.js';
 
 export const gradientRules: Readonly<Record<string, GradientRule>> = {
   ...convRules,
@@ -14,6 +15,7 @@ export const gradientRules: Readonly<Record<string, GradientRule>> = {
   ...normalizationRules,
   ...poolingRules,
   ...shapeRules,
+  ...softmaxRules,
 };
 
 export type { GradContext, GradientRule } from './rule.js';

@@ -1,4 +1,4 @@
-// Gradient rules of normalisation: BatchNormalization in inference form (frozen statistics).
+// Gradient rules of normalisation: BatchNormalization in inference form (frozen statistics), LayerNormalization.
 import { attrFloat, attrInt } from '../attributes.js';
 import type { GradientRule } from './rule.js';
 
@@ -28,4 +28,37 @@ const batchNormalization: GradientRule = {
   },
 };
 
-export const normalizationRules: Record<string, GradientRule> = { BatchNormalization: batchNormalization };
+/**
+ * LayerNormalization over axes [axis, rank): with x̂ = (X − μ)·σ⁻¹ (μ and σ⁻¹ taken from the node's own optional
+ * Mean/InvStdDev outputs) and g = dY·scale,
+ *   dX = σ⁻¹·(g − mean(g) − x̂·mean(g·x̂)),  dScale = Σ dY·x̂,  dB = Σ dY  (sums over the leading axes).
+ */
+const layerNormalization: GradientRule = {
+  differentiable: [0, 1, 2],
+  backward: (ctx) => {
+    const [x, scale, bias] = ctx.node.input!;
+    const b = ctx.b;
+    const dims = ctx.dims(x);
+    const rank = dims.length;
+    const axis = ((attrInt(ctx.node, 'axis', -1) % rank) + rank) % rank;
+    const normAxes = Array.from({ length: rank - axis }, (_, i) => axis + i);
+    const leadAxes = Array.from({ length: axis }, (_, i) => i);
+    const dY = ctx.dY()!;
+    const mean = ctx.forwardOutput(1);
+    const invStd = ctx.forwardOutput(2);
+    const xHat = b.op('Mul', [b.op('Sub', [x, mean]), invStd]);
+    const grads: (string | undefined)[] = [undefined, undefined, undefined];
+    if (ctx.needs(0)) {
+      const g = b.op('Mul', [dY, scale]);
+      const meanG = b.op('ReduceMean', [g], { axes: normAxes, keepdims: 1 });
+      const meanGx = b.op('ReduceMean', [b.op('Mul', [g, xHat])], { axes: normAxes, keepdims: 1 });
+      grads[0] = b.op('Mul', [b.op('Sub', [b.op('Sub', [g, meanG]), b.op('Mul', [xHat, meanGx])]), invStd]);
+    }
+    const sumLead = (v: string) => (leadAxes.length ? b.reduceSum(v, leadAxes, false) : v);
+    if (ctx.needs(1)) grads[1] = b.reshape(sumLead(b.op('Mul', [dY, xHat])), ctx.dims(scale));
+    if (bias && ctx.needs(2)) grads[2] = b.reshape(sumLead(dY), ctx.dims(bias));
+    return grads;
+  },
+};
+
+export const normalizationRules: Record<string, GradientRule> = { BatchNormalization: batchNormalization, LayerNormalization: layerNormalization };

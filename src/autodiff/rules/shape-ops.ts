@@ -1,5 +1,7 @@
-// Gradient rules of ops that only move values: Concat, Flatten, Reshape, Squeeze/Unsqueeze, Transpose, Expand.
+// Gradient rules of ops that only move values: Concat, Flatten, Reshape, Squeeze/Unsqueeze, Transpose, Expand,
+// Slice and Gather (with constant starts/ends/indices: zero-padded or scattered back into the input's shape).
 import { attrInt, attrInts } from '../attributes.js';
+import { int64TensorData } from '../onnx-io.js';
 import { reduceToShape } from './broadcast.js';
 import type { GradContext, GradientRule } from './rule.js';
 
@@ -40,7 +42,60 @@ const expand: GradientRule = {
   backward: (ctx: GradContext) => [reduceToShape(ctx.b, ctx.dY()!, ctx.dims(ctx.node.output![0]), ctx.dims(ctx.node.input![0]))],
 };
 
+/** The values of a constant int64 input, or an error naming what the rule needs. */
+function constantInts(ctx: GradContext, index: number, what: string): number[] | undefined {
+  const name = ctx.node.input![index];
+  if (!name) return undefined;
+  const t = ctx.constant(name);
+  if (!t) throw ctx.fail(`its ${what} (${name}) is computed at run time; the gradient rule needs constants`);
+  return int64TensorData(t);
+}
+
+/** Slice with unit steps: dY zero-padded back to the input's dims. */
+const slice: GradientRule = {
+  differentiable: [0],
+  backward: (ctx) => {
+    const dims = ctx.dims(ctx.node.input![0]);
+    const rank = dims.length;
+    const starts = constantInts(ctx, 1, 'starts')!;
+    const ends = constantInts(ctx, 2, 'ends')!;
+    const axes = constantInts(ctx, 3, 'axes') ?? starts.map((_, i) => i);
+    const steps = constantInts(ctx, 4, 'steps') ?? starts.map(() => 1);
+    if (steps.some((st) => st !== 1)) throw ctx.fail('Slice with steps other than 1 has no gradient rule');
+    const pads = new Array<number>(2 * rank).fill(0);
+    axes.forEach((a, i) => {
+      const axis = normaliseAxis(a, rank);
+      const d = dims[axis];
+      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
+      const [s, e] = [clamp(starts[i]), clamp(ends[i])];
+      pads[axis] = s;
+      pads[axis + rank] = d - Math.max(e, s);
+    });
+    return [ctx.b.op('Pad', [ctx.dY()!, ctx.b.int64(pads)])];
+  },
+};
+
+/** Gather with constant scalar or 1-D indices: dY scattered (summing repeats) into zeros of the input's dims. */
+const gather: GradientRule = {
+  differentiable: [0],
+  backward: (ctx) => {
+    const b = ctx.b;
+    const dims = ctx.dims(ctx.node.input![0]);
+    const axis = normaliseAxis(attrInt(ctx.node, 'axis', 0), dims.length);
+    const indexDims = ctx.dims(ctx.node.input![1]);
+    if (indexDims.length > 1) throw ctx.fail('Gather with indices of rank > 1 has no gradient rule');
+    const indices = constantInts(ctx, 1, 'indices')!.map((i) => (i < 0 ? i + dims[axis] : i));
+    const updateDims = dims.map((d, i) => (i === axis ? indices.length : d));
+    const updates = b.reshape(ctx.dY()!, updateDims);
+    const where = b.op('Expand', [b.int64(indices, dims.map((_, i) => (i === axis ? indices.length : 1))), b.int64(updateDims)]);
+    const zeros = b.op('ConstantOfShape', [b.int64(dims)]);
+    return [b.op('ScatterElements', [zeros, where, updates], { axis, reduction: 'add' })];
+  },
+};
+
 export const shapeRules: Record<string, GradientRule> = {
+  Slice: slice,
+  Gather: gather,
   Flatten: reshapeBack,
   Reshape: reshapeBack,
   Squeeze: reshapeBack,
