@@ -26,6 +26,7 @@ const cases: ConvCase[] = [
   { name: 'depthwise, channel multiplier 2', x: [2, 3, 6, 6], w: [6, 1, 3, 3], bias: true, attrs: { group: 3, pads: [1, 1, 1, 1] } },
   { name: 'depthwise 5×5 dilated, asymmetric pads', x: [2, 3, 10, 9], w: [3, 1, 5, 5], attrs: { group: 3, dilations: [2, 1], pads: [3, 2, 4, 1] } },
   { name: 'pointwise 1×1', x: [2, 5, 4, 3], w: [7, 5, 1, 1], bias: true, attrs: {} },
+  { name: 'pointwise 1×1 at a small spatial size (channel-major weight gradient)', x: [3, 12, 2, 2], w: [16, 12, 1, 1], bias: true, attrs: {} },
   { name: '1×1 stride 2 (downsample)', x: [2, 4, 7, 7], w: [6, 4, 1, 1], bias: true, attrs: { strides: [2, 2] } },
   { name: 'rectangular kernel, strides (2,1)', x: [2, 3, 9, 6], w: [4, 3, 3, 2], bias: true, attrs: { strides: [2, 1], pads: [1, 0, 1, 1] } },
   { name: 'auto_pad SAME_UPPER stride 2', x: [2, 3, 8, 7], w: [4, 3, 3, 3], attrs: { strides: [2, 2], auto_pad: 'SAME_UPPER' } },

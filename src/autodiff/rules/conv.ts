@@ -29,11 +29,22 @@ function pointwiseInputGrad(b: GraphBuilder, s: ConvShape, weight: string, dY: s
   return b.reshape(b.op('MatMul', [wT, b.reshape(dY, [s.n, s.m, h * w])]), [s.n, s.c, h, w]);
 }
 
-/** dW for a 1×1 stride-1 unpadded dense conv: Σₙ dYₙ·Xₙᵀ as one batched MatMul and a sum over the batch. */
+/**
+ * dW for a 1×1 stride-1 unpadded dense conv, Σₙ dYₙ·Xₙᵀ. At large spatial sizes: one batched MatMul and a sum
+ * over the batch (the [N, M, C] products are small next to the activations). At small ones (late layers, where
+ * 4·M·C exceeds HW·(M + C), measured): both operands transposed to channel-major and one Gemm over N·HW, which avoids the
+ * big per-image products and the tiny-K GEMMs.
+ */
 function pointwiseWeightGrad(b: GraphBuilder, s: ConvShape, x: string, dY: string): string {
   const [h, w] = s.w.inSize;
-  const xT = b.transpose(b.reshape(x, [s.n, s.c, h * w]), [0, 2, 1]);
-  const perImage = b.op('MatMul', [b.reshape(dY, [s.n, s.m, h * w]), xT]);
+  const hw = h * w;
+  if (4 * s.m * s.c > hw * (s.m + s.c)) {
+    const dYT = b.reshape(b.transpose(b.reshape(dY, [s.n, s.m, hw]), [1, 0, 2]), [s.m, s.n * hw]);
+    const xT = b.reshape(b.transpose(b.reshape(x, [s.n, s.c, hw]), [1, 0, 2]), [s.c, s.n * hw]);
+    return b.reshape(b.op('Gemm', [dYT, xT], { transB: 1 }), [s.m, s.c, 1, 1]);
+  }
+  const xT = b.transpose(b.reshape(x, [s.n, s.c, hw]), [0, 2, 1]);
+  const perImage = b.op('MatMul', [b.reshape(dY, [s.n, s.m, hw]), xT]);
   return b.reshape(b.reduceSum(perImage, [0], false), [s.m, s.c, 1, 1]);
 }
 
