@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/finetune-bench.ts [--batch 32] [--size 224] [--rounds 3] [--steps 3] [--threads 2]
  *                                   [--modes full,last2] [--torch-configs eager,channels_last,jit] [--python /usr/bin/python3]
+ *                                   [--ours sequential,parallel,nospin]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolveTrainable, splitLayerGroups, discriminativeLrs } from '../src/autodiff/blocks.js';
-import { createFineTuner } from '../src/autodiff/fine-tuner.js';
+import { createFineTuner, type SessionConfig } from '../src/autodiff/fine-tuner.js';
 import { dataInputs } from '../src/autodiff/model-assembly.js';
 import { decodeModel, floatInitializers, graphOf } from '../src/autodiff/onnx-io.js';
 import { writeSafetensors } from '../src/bundle/safetensors.js';
@@ -31,10 +32,19 @@ export interface FinetuneBenchOptions {
   threads?: number;
   modes?: ('full' | 'last2')[];
   torchConfigs?: string[];
+  /** Our session configurations to run side by side (default: sequential). */
+  oursConfigs?: OursConfig[];
   python?: string;
   modelPath?: string;
   log?: (line: string) => void;
 }
+
+export type OursConfig = 'sequential' | 'parallel' | 'nospin';
+const OURS_SESSION: Record<OursConfig, SessionConfig> = {
+  sequential: {},
+  parallel: { executionMode: 'parallel', interOpNumThreads: 2, intraOpNumThreads: 1 },
+  nospin: { spinning: false },
+};
 
 interface Timed {
   imagesPerSecond: number;
@@ -44,7 +54,8 @@ interface Timed {
 
 export interface FinetuneModeResult {
   mode: 'full' | 'last2';
-  ours: Timed & { peakRss: number; buildSeconds: number; trainableParams: number };
+  ours: Timed & { peakRss: number; buildSeconds: number; trainableParams: number; config: OursConfig };
+  oursConfigs: Record<string, Timed>;
   torch: Record<string, Timed & { maxRss: number }>;
   torchBest: string;
   ratio: number;
@@ -113,18 +124,25 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const t0 = performance.now();
       const trainable = resolveTrainable(model, mode === 'full' ? 'all' : { last: 2 }, { input, features: 'features' });
       const groups = splitLayerGroups(trainable.blocks, Math.min(3, trainable.blocks.length));
-      const tuner = await createFineTuner(bytes, { inputDims: [batch, 3, size, size], head, groups, session: { intraOpNumThreads: threads } });
-      const buildSeconds = (performance.now() - t0) / 1000;
-      const lrs = discriminativeLrs(1e-5, 1e-3, tuner.layout.groups);
-      await tuner.step(images, labels, { lr: lrs }); // warm-up
-      const ours: { wall: number; cpu: number }[] = [];
+      const oursConfigs = options.oursConfigs ?? ['sequential'];
+      const tuners = [];
+      for (const config of oursConfigs) {
+        const session = { intraOpNumThreads: threads, ...OURS_SESSION[config] };
+        tuners.push(await createFineTuner(bytes, { inputDims: [batch, 3, size, size], head, groups, session }));
+      }
+      const buildSeconds = (performance.now() - t0) / 1000 / tuners.length;
+      const lrs = discriminativeLrs(1e-5, 1e-3, tuners[0].layout.groups);
+      for (const tuner of tuners) await tuner.step(images, labels, { lr: lrs }); // warm-up
+      const ours: { wall: number; cpu: number }[][] = oursConfigs.map(() => []);
       const peers: Record<string, { wall: number; cpu: number; maxRss: number }[]> = Object.fromEntries(torchConfigs.map((c) => [c, []]));
       for (let r = 0; r < rounds; r++) {
-        const c0 = process.cpuUsage();
-        const w0 = performance.now();
-        for (let s = 0; s < steps; s++) await tuner.step(images, labels, { lr: lrs, beta1: 0.9, weightDecay: 0.01 });
-        const cpu = process.cpuUsage(c0);
-        ours.push({ wall: (performance.now() - w0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 });
+        for (const [i, tuner] of tuners.entries()) {
+          const c0 = process.cpuUsage();
+          const w0 = performance.now();
+          for (let s = 0; s < steps; s++) await tuner.step(images, labels, { lr: lrs, beta1: 0.9, weightDecay: 0.01 });
+          const cpu = process.cpuUsage(c0);
+          ours[i].push({ wall: (performance.now() - w0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 });
+        }
         for (const config of torchConfigs) {
           const reply = await peer.call<{ times: { wall: number; cpu: number }[]; maxRss: number }>({ cmd: 'run', config, mode, steps });
           peers[config].push({ wall: reply.times.reduce((a, t) => a + t.wall, 0), cpu: reply.times.reduce((a, t) => a + t.cpu, 0), maxRss: reply.maxRss });
@@ -137,20 +155,24 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const peakRss = memory.peak();
       memory.stop();
       const trainableParams = trainable.params.reduce((n, p) => n + floatInitializers(model).get(p)!.data.length, 0) + head.weight.length + head.bias.length;
-      await tuner.release();
+      for (const tuner of tuners) await tuner.release();
+      const oursTimed = Object.fromEntries(oursConfigs.map((c, i) => [c, timed(ours[i])]));
+      const oursBest = oursConfigs.reduce((best, c) => (oursTimed[c].imagesPerSecond > oursTimed[best].imagesPerSecond ? c : best), oursConfigs[0]);
       const torch = Object.fromEntries(torchConfigs.map((c) => [c, { ...timed(peers[c]), maxRss: Math.max(...peers[c].map((p) => p.maxRss)) }]));
       const torchBest = torchConfigs.reduce((best, c) => (torch[c].imagesPerSecond > torch[best].imagesPerSecond ? c : best), torchConfigs[0]);
       const result: FinetuneModeResult = {
         mode,
-        ours: { ...timed(ours), peakRss, buildSeconds, trainableParams },
+        ours: { ...oursTimed[oursBest], peakRss, buildSeconds, trainableParams, config: oursBest },
+        oursConfigs: oursTimed,
         torch,
         torchBest,
-        ratio: timed(ours).imagesPerSecond / torch[torchBest].imagesPerSecond,
+        ratio: oursTimed[oursBest].imagesPerSecond / torch[torchBest].imagesPerSecond,
       };
       results.push(result);
-      log(`${mode}: ours ${result.ours.imagesPerSecond.toFixed(1)} img/s (${result.ours.cpuMsPerImage.toFixed(0)} CPU-ms/img, peak RSS ${formatBytes(peakRss)}, graphs built in ${buildSeconds.toFixed(1)} s, ${trainableParams} trainable values)`);
+      for (const c of oursConfigs) log(`${mode}: ours ${c.padEnd(15)} ${oursTimed[c].imagesPerSecond.toFixed(1)} img/s (${oursTimed[c].cpuMsPerImage.toFixed(0)} CPU-ms/img)`);
+      log(`${mode}: ours peak RSS ${formatBytes(peakRss)}${tuners.length > 1 ? ` (${tuners.length} configurations loaded)` : ''}, graphs built in ${buildSeconds.toFixed(1)} s, ${trainableParams} trainable values`);
       for (const c of torchConfigs) log(`${mode}: PyTorch ${c.padEnd(13)} ${torch[c].imagesPerSecond.toFixed(1)} img/s (${torch[c].cpuMsPerImage.toFixed(0)} CPU-ms/img, max RSS ${formatBytes(torch[c].maxRss)})`);
-      log(`${mode}: ours / PyTorch (${torchBest}) = ${result.ratio.toFixed(2)}×`);
+      log(`${mode}: ours (${oursBest}) / PyTorch (${torchBest}) = ${result.ratio.toFixed(2)}×`);
     }
     return { batch, size, threads, torch: torchInfo, modes: results };
   } finally {
@@ -171,6 +193,7 @@ function parseArgs(argv: string[]): FinetuneBenchOptions {
     else if (flag === '--modes') options.modes = value.split(',') as FinetuneBenchOptions['modes'];
     else if (flag === '--torch-configs') options.torchConfigs = value.split(',');
     else if (flag === '--python') options.python = value;
+    else if (flag === '--ours') options.oursConfigs = value.split(',') as OursConfig[];
     else if (flag === '--model') options.modelPath = value;
     else throw new Error(`finetune-bench: unknown option ${flag}`);
   }

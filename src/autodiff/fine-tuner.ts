@@ -18,6 +18,10 @@ export interface SessionConfig {
   graphOptimizationLevel?: ort.InferenceSession.SessionOptions['graphOptimizationLevel'];
   /** Let idle intra-op threads spin between ops (default on: a step is thousands of ops, and waking sleeping threads for each costs more than it saves when nothing else needs the cores). */
   spinning?: boolean;
+  /** 'parallel' also runs independent nodes side by side (a backward pass has many: each layer's dW and dX). */
+  executionMode?: 'sequential' | 'parallel';
+  /** Threads for parallel execution mode (default 2). */
+  interOpNumThreads?: number;
 }
 
 export interface FineTunerOptions {
@@ -89,11 +93,16 @@ function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.Sessio
   return {
     executionProviders: config.executionProviders ?? ['cpu'],
     intraOpNumThreads: config.intraOpNumThreads ?? 2,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
+    interOpNumThreads: config.executionMode === 'parallel' ? (config.interOpNumThreads ?? 2) : 1,
+    executionMode: config.executionMode ?? 'sequential',
     graphOptimizationLevel: config.graphOptimizationLevel ?? 'all',
     logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: config.spinning === false ? '0' : '1' } } },
+    extra: {
+      session: {
+        intra_op: { allow_spinning: config.spinning === false ? '0' : '1' },
+        inter_op: { allow_spinning: config.spinning === false ? '0' : '1' },
+      },
+    },
   };
 }
 
