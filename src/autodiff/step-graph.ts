@@ -115,7 +115,9 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   layout.buckets.forEach((bucket) => {
     const parts = bucket.params.map((p) => {
       const g = grads.get(p.name);
-      return g ? b.reshape(g, [-1]) : b.op('ConstantOfShape', [b.int64([p.length])]);
+      // Weight decay alone would move it: a parameter off the path to the features is a mistake in the groups.
+      if (!g) throw new LensembleError(`trainable parameter ${p.name} does not affect ${options.features}`, source);
+      return b.reshape(g, [-1]);
     });
     const grad = parts.length === 1 ? parts[0] : b.op('Concat', parts, { axis: 0 });
     const lr = b.op('Gather', [STEP_IO.lr, b.int64([bucket.group], [])], { axis: 0 });

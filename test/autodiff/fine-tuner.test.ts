@@ -181,6 +181,7 @@ describe('the one-session training step', () => {
     await expect(tuner.step(x, Int32Array.of(0, 1, 2, 3, 0), { lr: 0.1 })).rejects.toThrow(/label 3 outside 0..2/);
     await expect(tuner.step(x, labels, { lr: [0.1, 0.1, 0.1] })).rejects.toThrow(/3 learning rates for 2 layer groups/);
     await tuner.release();
+    await expect(createFineTuner(encodeModel(tinyBackbone()), { inputDims: dims, head, groups: [['w1', 'nope']] })).rejects.toThrow(/nope is not an initializer/);
   });
 });
 
@@ -224,6 +225,13 @@ describe.skipIf(!SHARED_DIR)('MobileNetV2 fine-tuning on real rice-leaf photos',
     expect(all.params).toHaveLength(104);
     expect(splitLayerGroups(all.blocks, 3).map((g) => g.length)).toEqual([36, 36, 32]);
     expect(() => resolveTrainable(model, { last: 19 }, { input: 'input', features: 'features' })).toThrow(/has 18 blocks/);
+  });
+
+  it('SqueezeNet blocks are its fire modules (the stem conv and first pool join the first)', () => {
+    const model = decodeModel(readFileSync(sharedPath('models', 'squeezenet1.1', 'model.onnx')));
+    const blocks = findBlocks(model, { input: 'data', features: 'features' });
+    expect(blocks.map((b) => b.params.filter((p) => p.endsWith('_w')).length)).toEqual([4, 3, 3, 3, 3, 3, 3, 3]);
+    expect(blocks.map((b) => b.output)).toEqual(['concat_9', 'concat_16', 'concat_24', 'concat_31', 'concat_39', 'concat_46', 'concat_53', 'features']);
   });
 
   it('a few full fine-tuning steps on one real batch lower its loss', async () => {

@@ -1,5 +1,5 @@
 // Gradient rule of Conv (2-D; dense, grouped and depthwise; strides, pads incl. asymmetric and auto_pad,
-// dilations). Each gradient has the formulation that measured fastest in onnxruntime (see bench/conv-grad-bench.ts).
+// dilations). Each gradient has the formulation that measured fastest in onnxruntime (bench/grad-formulations-bench.ts).
 import { attrInt, attrInts } from '../attributes.js';
 import type { GraphBuilder } from '../graph-builder.js';
 import type { GradContext, GradientRule } from './rule.js';
