@@ -1,7 +1,7 @@
 // ONNX graph autodiff and one-session training steps, run by ONNX Runtime. Knows nothing of lensemble's pipeline.
 export { decodeModel, encodeModel, floatInitializers, withInitializerValues, type FloatTensor, type Model } from './onnx-io.js';
 export { inferStaticShapes, type ShapeMap, type ValueShape } from './static-shapes.js';
-export { trainableInitializers } from './parameters.js';
+export { trainableInitializers, untieInitializerAliases } from './parameters.js';
 export { buildGradientModel, type GradientModel, type GradientModelOptions } from './gradient-model.js';
 export { missingGradientRules } from './backward.js';
 export { gradientRules, type GradientRule, type GradContext } from './rules/index.js';
