@@ -234,6 +234,21 @@ describe.skipIf(!SHARED_DIR)('MobileNetV2 fine-tuning on real rice-leaf photos',
     expect(blocks.map((b) => b.output)).toEqual(['concat_9', 'concat_16', 'concat_24', 'concat_31', 'concat_39', 'concat_46', 'concat_53', 'features']);
   });
 
+  it('SqueezeNet trains end to end (MaxPool indices, Concat, Relu in the step graph): the loss is the CE of its logits and drops', async () => {
+    const { x, labels } = await riceBatch(4, 64);
+    const squeeze = readFileSync(sharedPath('models', 'squeezenet1.1', 'model.onnx'));
+    const blocks = findBlocks(decodeModel(squeeze), { input: 'data', features: 'features' });
+    const head = { weight: normal(4 * 512, 0.01), bias: new Float32Array(4) };
+    const tuner = await createFineTuner(squeeze, { inputDims: [4, 3, 64, 64], head, groups: splitLayerGroups(blocks, 2) });
+    const logits = await tuner.evaluate(x, 4);
+    const first = await tuner.step(x, labels, { lr: [1e-5, 1e-4] });
+    expect(first.loss).toBeCloseTo(smoothedCrossEntropy(logits, 4, 4, labels, null, 0.1), 5);
+    let last = first.loss;
+    for (let i = 0; i < 5; i++) last = (await tuner.step(x, labels, { lr: [1e-5, 1e-4] })).loss;
+    expect(last).toBeLessThan(first.loss * 0.8);
+    await tuner.release();
+  });
+
   it('a few full fine-tuning steps on one real batch lower its loss', async () => {
     const { x, labels } = await riceBatch(8, 96);
     const model = decodeModel(bytes());
