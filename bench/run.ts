@@ -1,5 +1,5 @@
 // `npm run bench`: every benchmark in one run, printed as it goes and saved to bench/out/results.json.
-// Flags: --only=extraction,decode,augment,heads,classifiers,em,serve,grouping,ensemble,rice-accuracy,forensics-accuracy
+// Flags: --only=extraction,decode,augment,heads,classifiers,em,serve,grouping,finetune,grad-formulations,ensemble,rice-accuracy,forensics-accuracy
 // (default: the speed benchmarks; the accuracy sweeps and the ensemble take 10–30 minutes each)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -9,6 +9,8 @@ import { runDecodeBench } from './decode-bench.js';
 import { runEmBench } from './em-bench.js';
 import { runEnsembleBench } from './ensemble-bench.js';
 import { runExtractionBench } from './extraction-bench.js';
+import { runFinetuneBench } from './finetune-bench.js';
+import { runGradFormulationsBench } from './grad-formulations-bench.js';
 import { runHeadsBench } from './heads-bench.js';
 import { runRiceAccuracy } from './rice-accuracy.js';
 import { runServeBench } from './serve-bench.js';
@@ -54,6 +56,12 @@ const benchmarks: { name: string; title: string; run(): Promise<Record<string, u
     title: 'Near-duplicate grouping at 10k, 100k, 1M hashes: multi-index vs LSH vs all pairs',
     run: async () => ({ grouping: await runGroupingBench({ log }) }),
   },
+  {
+    name: 'finetune',
+    title: 'Fine-tuning step: MobileNetV2 224², batch 32, full and last:2, against PyTorch',
+    run: async () => ({ finetune: await runFinetuneBench({ log }) }),
+  },
+  { name: 'grad-formulations', title: 'Gradient formulations the Conv and mask rules chose between', run: async () => ({ gradFormulations: await runGradFormulationsBench({ log }) }) },
   { name: 'ensemble', title: 'Three-member ensemble from raw images', run: async () => ({ ensemble: await runEnsembleBench({ log }) }) },
   { name: 'rice-accuracy', title: 'Rice-leaf accuracy over split seeds', run: async () => ({ riceAccuracy: await runRiceAccuracy({ log }) }) },
   { name: 'forensics-accuracy', title: 'Fake-faces accuracy: EM traces × classifiers', run: async () => ({ forensicsAccuracy: await runForensicsAccuracy({ log }) }) },
