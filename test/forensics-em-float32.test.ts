@@ -115,6 +115,15 @@ describe('float32 EM pass', () => {
     }
   });
 
+  it('a channel wider than one stripe (1,203 pixels: 512 + 512 + 177 interior columns)', () => {
+    for (const n of [3, 5]) {
+      const image = texturedImage(1203, 24, 1, 40 + n);
+      const c = compare(extractTraces(image, { kernelSize: n }, 'auto'), extractTraces(image, { kernelSize: n }, 'wasm'));
+      expect(c.iterations, `N=${n}`).toEqual(c.referenceIterations);
+      expect(c.kernel, `N=${n}`).toBeLessThan(KERNEL_TOLERANCE);
+    }
+  });
+
   it('its sums match the float64 pass’s, and it declines what float32 cannot do accurately', () => {
     const image = texturedImage(61, 47, 1, 5);
     const grid = gridOf(61, 47, 3);

@@ -58,6 +58,11 @@ export const minFloat32Sigma = 0.25;
  * pixel far out in the tail), the iteration runs in float64.
  */
 export const minFloat32WeightSum = 1e-3;
+/**
+ * Wider channels are passed in stripes of this many columns, so no float32 row sum adds more than
+ * 128 terms per lane before it reaches float64 (300-pixel faces take one stripe).
+ */
+const MAX_STRIPE = 512;
 
 const EXP2_MIN_ARG = -100;
 /**
@@ -366,7 +371,7 @@ export function bindFloat32Pass(channel: ChannelView, grid: PixelGrid, n: number
   const m = n * n - 1;
   const pass = compile(n);
   const pixelCount = grid.width * grid.height;
-  const layout = layoutFor(m, grid.x1 - grid.x0, pixelCount);
+  const layout = layoutFor(m, Math.min(grid.x1 - grid.x0, MAX_STRIPE), pixelCount);
   const missing = layout.bytes - pass.memory.buffer.byteLength;
   if (missing > 0) pass.memory.grow(pagesFor(missing));
   const range = copyBytes(channel as ChannelView & { data: Uint8Array }, new Float32Array(pass.memory.buffer, layout.pixels, pixelCount));
@@ -384,20 +389,12 @@ export function bindFloat32Pass(channel: ChannelView, grid: PixelGrid, n: number
     k32[m] = 1 - sumK;
     const acc = new Float64Array(buffer, layout.acc, lanes);
     acc.fill(0);
-    pass.weighted(
-      layout.pixels,
-      grid.width,
-      grid.x0,
-      grid.x1,
-      grid.y0,
-      grid.y1,
-      layout.kernel,
-      layout.acc,
-      layout.scratch,
-      (-0.5 * Math.LOG2E) / (params.sigma * params.sigma),
-      1 / (params.sigma * Math.sqrt(2 * Math.PI)),
-      params.p0,
-    );
+    const log2eOver2Var = (-0.5 * Math.LOG2E) / (params.sigma * params.sigma);
+    const density = 1 / (params.sigma * Math.sqrt(2 * Math.PI));
+    for (let x0 = grid.x0; x0 < grid.x1; x0 += MAX_STRIPE) {
+      const x1 = Math.min(x0 + MAX_STRIPE, grid.x1);
+      pass.weighted(layout.pixels, grid.width, x0, x1, grid.y0, grid.y1, layout.kernel, layout.acc, layout.scratch, log2eOver2Var, density, params.p0);
+    }
     const total = (q: number) => acc[2 * q] + acc[2 * q + 1];
     const sumW = total(tri + m);
     if (!(sumW >= minFloat32WeightSum)) return false;
