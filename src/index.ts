@@ -4,6 +4,8 @@ export { loadModel, type Model, type LoadModelOptions, type EvaluateResult } fro
 export { predict } from './pipeline/predict.js';
 export { evaluateModel } from './pipeline/evaluate.js';
 export type { Prediction, Predictions, SkippedInput, TargetPrediction } from './ensemble/predictions.js';
+export { exportModel, type ExportOptions, type ExportResult } from './export/export-model.js';
+export { ensembleToOnnx, type ExportMetadata, type OnnxExport } from './export/ensemble-onnx.js';
 export { writeSubmission, type SubmitResult } from './pipeline/submit.js';
 export { prepareTrainingData, defaultSplitOptions, type PreparedData, type SplitOptions } from './pipeline/prepare-data.js';
 
