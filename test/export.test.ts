@@ -100,6 +100,28 @@ describe.skipIf(!SHARED_DIR)('lensemble export', () => {
   }, 300_000);
   afterAll(() => model?.close());
 
+  it("the run folder interprets the validation split: top losses (PNG grid, linked from report.md) and most-confused pairs", async () => {
+    const interpretation = JSON.parse(readFileSync(join(modelDir, 'interpretation.json'), 'utf8'));
+    const metrics = JSON.parse(readFileSync(join(modelDir, 'metrics.json'), 'utf8'));
+    const n = metrics.valid.n;
+    expect(interpretation.topLosses).toHaveLength(Math.min(12, n));
+    const losses = interpretation.topLosses.map((t: { loss: number }) => t.loss);
+    expect(losses).toEqual([...losses].sort((a, b) => b - a));
+    for (const t of interpretation.topLosses) {
+      expect(t.loss).toBeCloseTo(-Math.log(t.probabilityActual), 5);
+      expect(t.predicted === t.actual).toBe(t.probability === t.probabilityActual);
+    }
+    // The confused pairs are the confusion matrix's off-diagonal: as many images as the validation errors.
+    const errors = interpretation.mostConfused.reduce((s: number, p: { count: number }) => s + p.count, 0);
+    expect(errors).toBe(Math.round(metrics.valid.errorRate * n));
+    expect(interpretation.heatmapMembers).toEqual(model.ensemble.members.map((m) => m.name));
+    const png = readFileSync(join(modelDir, 'top-losses.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    const report = readFileSync(join(modelDir, 'report.md'), 'utf8');
+    expect(report).toContain('![top losses](top-losses.png)');
+    expect(report).toMatch(/Most confused pairs/);
+  });
+
   it("gives the bundle's probabilities within 1e-4 when run by onnxruntime-node on lensemble's own pixels", async () => {
     const exported = await ensembleToOnnx(model.ensemble);
     const { metadata } = exported;

@@ -58,12 +58,16 @@ export async function explainPredictions(members: EnsembleMember[], weights: num
     const photo = await decodeImage(image.record.path);
     const size = photoGridSize(photo.width, photo.height);
     const mixed = new Float32Array(size.width * size.height);
+    const seen = new Uint8Array(mixed.length);
     for (const { member, weight } of used) {
       const { grid, preprocess } = await memberHeatmap(member, photo, classes[i]);
       const framed = toPhotoFrame(grid, preprocess, photo.width, photo.height, size);
-      for (let p = 0; p < mixed.length; p++) mixed[p] += weight * framed.values[p];
+      for (let p = 0; p < mixed.length; p++) {
+        mixed[p] += weight * framed.values[p];
+        seen[p] |= framed.seen![p];
+      }
     }
-    heatmaps.push(normaliseGrid({ ...size, values: mixed }));
+    heatmaps.push(normaliseGrid({ ...size, values: mixed, seen }));
   }
   return { heatmaps, classes, members: used.map((m) => ({ name: m.member.name, weight: m.weight })), leftOut };
 }

@@ -5,6 +5,8 @@ export interface Grid {
   width: number;
   height: number;
   values: Float32Array;
+  /** On a photo's frame: 1 where some member saw that part of the photo (a centre crop leaves the edges unseen). */
+  seen?: Uint8Array;
 }
 
 /**

@@ -63,9 +63,11 @@ export async function rgbToPng(rgb: { data: Uint8Array; width: number; height: n
 export async function heatmapOverlay(bytes: Buffer, heatmap: Grid, maxSide = OVERLAY_MAX_SIDE): Promise<DrawnImage> {
   const photo = await displayPhoto(bytes, maxSide);
   const heat = upsample(heatmap, photo.width, photo.height);
+  // Parts of the photo no member saw (outside a centre crop) stay untinted.
+  const seen = heatmap.seen ? upsample({ ...heatmap, values: Float32Array.from(heatmap.seen) }, photo.width, photo.height) : undefined;
   const out = new Uint8Array(photo.data.length);
-  const alpha = 0.45;
   for (let p = 0; p < heat.length; p++) {
+    const alpha = 0.45 * (seen ? seen[p] : 1);
     const colour = turbo(heat[p]);
     for (let c = 0; c < 3; c++) out[p * 3 + c] = Math.round((1 - alpha) * photo.data[p * 3 + c] + alpha * colour[c]);
   }

@@ -35,13 +35,15 @@ export function toPhotoFrame(map: Grid, spec: PreprocessSpec, photoWidth: number
   const padLeft = spec.resize === 'pad' ? Math.floor((spec.width - g.scaledWidth) / 2) : 0;
   const padTop = spec.resize === 'pad' ? Math.floor((spec.height - g.scaledHeight) / 2) : 0;
   const values = new Float32Array(out.width * out.height);
+  const seen = new Uint8Array(out.width * out.height);
   for (let y = 0; y < out.height; y++) {
     const v = ((y + 0.5) / out.height) * g.scaledHeight - g.window.top + padTop;
     for (let x = 0; x < out.width; x++) {
       const u = ((x + 0.5) / out.width) * g.scaledWidth - g.window.left + padLeft;
       if (u < 0 || v < 0 || u >= spec.width || v >= spec.height) continue;
+      seen[y * out.width + x] = 1;
       values[y * out.width + x] = sample(map, (u / spec.width) * map.width - 0.5, (v / spec.height) * map.height - 0.5);
     }
   }
-  return { width: out.width, height: out.height, values };
+  return { width: out.width, height: out.height, values, seen };
 }

@@ -42,7 +42,7 @@ export async function writeExplanationImages(dir: string, explanations: Explanat
     const overlay = heatmap ? await heatmapOverlay(bytes, heatmap) : null;
     const png = await renderImageGrid(
       [
-        { image: photo, lines: [basename(prediction.name), `${photo.width}×${photo.height} shown`] },
+        { image: photo, lines: [basename(prediction.name), 'photo'] },
         { image: overlay, lines: [`${prediction.label} ${pct(prediction.confidence)}`, `heatmap of ${prediction.explanation.label}`] },
       ],
       { columns: 2, cellSize: 320 },
