@@ -47,8 +47,8 @@ export async function explainPredictions(members: EnsembleMember[], weights: num
   });
   const total = able.reduce((s, m) => s + m.weight, 0);
   const used = able.map((m) => ({ ...m, weight: total > 0 ? m.weight / total : 1 / able.length }));
-  const classes = result.images.map((_, i) => options.classes?.[i] ?? argmax(row(result.probabilities, i)));
   if (options.classes && options.classes.length !== result.images.length) throw new LensembleError(`${options.classes.length} classes to explain for ${result.images.length} images`);
+  const classes = result.images.map((_, i) => options.classes?.[i] ?? argmax(row(result.probabilities, i)));
   const heatmaps: (Grid | null)[] = [];
   for (const [i, image] of result.images.entries()) {
     if (used.length === 0) {

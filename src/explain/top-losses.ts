@@ -65,7 +65,7 @@ export async function interpretValidation(ensemble: Ensemble, validation: Ensemb
   if (top.length === 0) return { interpretation: { topLosses: [], mostConfused: confused, heatmapMembers: [], heatmapLeftOut: [] }, grid: null };
   const byId = new Map(validation.probabilities.images.map((img) => [img.record.id, img]));
   const images = top.map((t) => byId.get(t.id)!);
-  const explained = await ensemble.explain(images, { classes: top.map((t) => labels.indexOf(t.predicted)), progress: false });
+  const explained = await ensemble.explain(images, { classes: top.map((t) => labels.indexOf(t.predicted)), tta: false, progress: false });
   const cells = [];
   for (const [i, t] of top.entries()) {
     // explain() drops nothing here: every image was predicted in validation, its features are cached.

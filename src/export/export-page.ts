@@ -216,7 +216,7 @@ function startWith(ort, backend, session) {
 
 start().catch((err) => {
   setStatus('The model could not be loaded: ' + ((err && err.message) || err) +
-    (location.protocol === 'file:' ? ' (this browser does not let a page opened from a file load files beside it: serve the folder, e.g. npx http-server or python3 -m http.server)' : ''), 'failed');
+    (location.protocol === 'file:' ? ' (this browser does not let a page opened from a file load the files beside it: serve the folder with any static file server, e.g. python3 -m http.server)' : ''), 'failed');
 });
 `;
 

@@ -29,10 +29,10 @@ export async function classifyImages(model: Model, images: IdentifiedImage[], op
   const result = await model.predictProba(images, { tta: options.tta, progress: false });
   const predictions = toPredictions(model.labels, model.manifest.extraTargets ?? {}, result);
   if (!options.explain) return { predictions, skipped: skippedInputs(result.skipped) };
-  const { predictions: _, ...heatmaps } = await model.ensemble.explain(result.images, { predictions: result });
-  const explained = explainedPredictions(predictions, heatmaps, model.labels);
+  const explanation = await model.ensemble.explain(result.images, { predictions: result });
+  const explained = explainedPredictions(predictions, explanation, model.labels);
   for (const [i, p] of explained.entries()) {
-    const grid = heatmaps.heatmaps[i];
+    const grid = explanation.heatmaps[i];
     if (grid) p.explanation.overlay = await overlayDataUrl(await readFile(result.images[i].record.path), grid);
   }
   return { predictions: explained, skipped: skippedInputs(result.skipped) };
