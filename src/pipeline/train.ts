@@ -23,6 +23,7 @@ import { fitMembers, type CrossValidationSummary, type FittedMembers, type Train
 import { membersTable } from './members-table.js';
 import { prepareTrainingData, type PreparedData, type SplitOptions } from './prepare-data.js';
 import { checkRunFolder, defaultMembers } from './run-checks.js';
+import { interpretValidation } from '../explain/top-losses.js';
 import { writeRunFolder } from './run-folder.js';
 
 export interface TrainOptions extends Partial<SplitOptions> {
@@ -156,7 +157,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       timings: { scanSeconds, extractSeconds, fitSeconds, totalSeconds: 0 },
     };
     result.timings.totalSeconds = (performance.now() - started) / 1000;
-    await writeRunFolder(outDir, { result, data, fitted, heads, files: Object.assign({}, ...fitted.members.map((m) => m.trained.files ?? {})) });
+    const interpretation = await interpretValidation(ensemble, validation);
+    await writeRunFolder(outDir, { result, data, fitted, heads, interpretation, files: Object.assign({}, ...fitted.members.map((m) => m.trained.files ?? {})) });
     return result;
   } finally {
     memory.stop();
