@@ -13,8 +13,6 @@ export interface RunFolderInput {
   data: PreparedData;
   fitted: FittedMembers;
   heads: MemberHeads[];
-  /** Files member sources keep in the bundle. */
-  files: Record<string, Uint8Array>;
   /** Top losses (and their PNG grid) and most-confused pairs on the validation split. */
   interpretation: { interpretation: Interpretation; grid: Buffer | null };
 }
@@ -39,12 +37,12 @@ function curvesOf(members: MemberResult[]): MemberCurve[] | undefined {
 }
 
 /**
- * The run folder: the model bundle (manifest, heads, source files), split.json, skipped.json, metrics.json,
+ * The run folder: the model bundle (manifest and heads; its source files are already in), split.json, skipped.json, metrics.json,
  * the plots and report.md.
  */
-export async function writeRunFolder(outDir: string, { result, data, fitted, heads, files, interpretation }: RunFolderInput): Promise<void> {
+export async function writeRunFolder(outDir: string, { result, data, fitted, heads, interpretation }: RunFolderInput): Promise<void> {
   mkdirSync(outDir, { recursive: true });
-  saveBundle(outDir, result.manifest, heads, files);
+  saveBundle(outDir, result.manifest, heads);
   const ids = (rows: number[]) => rows.map((i) => data.images[i].record.id);
   writeFileSync(join(outDir, 'split.json'), JSON.stringify({ info: data.split.info, train: ids(fitted.train), valid: ids(fitted.valid) }, null, 1));
   writeFileSync(join(outDir, 'skipped.json'), JSON.stringify(result.skipped, null, 2));

@@ -4,6 +4,7 @@ import type { BackboneSession, Device, SessionCache } from '../backbone/session.
 import type { BackboneSpec } from '../backbone/spec.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
 import type { SkippedImage } from '../dataset/scan.js';
+import type { FittedHead } from '../ensemble/fit-heads.js';
 import type { TtaSettings } from '../ensemble/tta.js';
 import type { ExtractItem } from '../features/extract.js';
 import type { FeatureStore } from '../features/feature-store.js';
@@ -85,6 +86,8 @@ export interface TrainedSource {
   toManifest(training: { features: FeatureStore; hashes: string[]; y: Int32Array; labels: string[] }): SourceEntry;
   /** Extra files that belong in the bundle (name relative to the bundle folder → bytes). */
   files?: Record<string, Uint8Array>;
+  /** The head trained together with the source (a fine-tuned backbone's), used when the member's head kind matches. */
+  head?: FittedHead;
 }
 
 /** A source ready to compute features of new images (sessions opened on first need, kept until close). */
