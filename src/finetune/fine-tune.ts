@@ -265,13 +265,14 @@ export async function fineTuneBackbone(input: FineTuneInput): Promise<FineTuneOu
         peakMemoryBytes: input.memory.peak(),
       };
       history.push(record);
+      if (!best || validLoss === null || validLoss < best.validLoss) best = { epoch, validLoss: validLoss ?? 0, params: copyParams(tuner) };
+      writeCheckpoint(input.workDir, { epochsDone: epoch, history, best, state: tuner.state() });
+      // Said once the epoch is safe on disk: a run killed after this line resumes after this epoch.
       log(
         `${input.label} epoch ${epoch}/${recipe.finetune}: train loss ${record.trainLoss.toFixed(4)}` +
           (validLoss === null ? '' : `, valid loss ${validLoss.toFixed(4)}, accuracy ${validAccuracy!.toFixed(4)}`) +
           ` (${record.imagesPerSecond.toFixed(1)} img/s, peak ${(record.peakMemoryBytes / 2 ** 30).toFixed(2)} GB)`,
       );
-      if (!best || validLoss === null || validLoss < best.validLoss) best = { epoch, validLoss: validLoss ?? 0, params: copyParams(tuner) };
-      writeCheckpoint(input.workDir, { epochsDone: epoch, history, best, state: tuner.state() });
     }
     const kept = best ?? { epoch: recipe.finetune, validLoss: 0, params: copyParams(tuner) };
     const head = { weight: kept.params.get(HEAD_WEIGHT)!.slice(), bias: kept.params.get(HEAD_BIAS)!.slice() };
