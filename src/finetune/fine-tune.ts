@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { resolveTrainable, splitLayerGroups } from '../autodiff/blocks.js';
 import { createFineTuner, type FineTuner, type SessionConfig } from '../autodiff/fine-tuner.js';
@@ -87,8 +88,9 @@ export function hasFineTuneResult(workDir: string): boolean {
   return existsSync(join(workDir, RESULT)) && existsSync(join(workDir, BACKBONE));
 }
 
+/** Every core for the step on the CPU (nothing else runs while it does); CUDA first, then the CPU, on a GPU. */
 function sessionConfig(device: Device | undefined): SessionConfig {
-  return device === 'cuda' ? { executionProviders: ['cuda', 'cpu'] } : {};
+  return device === 'cuda' ? { executionProviders: ['cuda', 'cpu'] } : { intraOpNumThreads: availableParallelism() };
 }
 
 function crossEntropy(logits: Float32Array, labels: Int32Array, classes: number): { loss: number; correct: number } {
