@@ -1,14 +1,22 @@
 /**
- * EM trace extraction speed, side by side in one run: the straightforward numpy implementation
- * (bench/em_reference.py) against ours on one thread and on the worker pool, on the same decoded
- * images from the same initial kernels; also checks that the kernels agree.
+ * EM trace extraction speed, side by side in one run: numpy at its fastest configuration on this
+ * machine (bench/em_reference.py) against ours — the float32 pass on one thread and on the worker
+ * pool, and today's float64 pass on one thread — on the same decoded images from the same initial
+ * kernels; also checks that the kernels agree.
  *
- *   npx tsx bench/em-bench.ts [--images 100] [--kernel-size 3] [--pool-size N] [--rounds 4]
- *                             [--numpy-threads 1|default] [--data DIR] [--python python3]
+ * numpy's configuration is chosen in the same run: every Python found (the first python3 on PATH,
+ * /usr/bin/python3) × formulation (textbook, blocked) × BLAS threads (1, all cores) runs a
+ * calibration set, twice, alternating; the fastest runs the timed rounds. OPENBLAS_CORETYPE and
+ * OPENBLAS_L2_SIZE are unset for numpy (they pin older OpenBLAS kernels); the loaded BLAS and its
+ * core kernel are printed.
+ *
+ *   npx tsx bench/em-bench.ts [--images 100] [--kernel-size 3] [--pool-size N] [--rounds 5]
+ *                             [--calibration-images 8] [--numpy python:formulation:threads]
+ *                             [--data DIR] [--python python3]
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -19,10 +27,11 @@ import {
   extractTraces,
   initialKernel,
   resolveTraceOptions,
+  type EmBackend,
   type ImageTrace,
   type TraceOptions,
 } from '../src/forensics/em-trace.js';
-import { createTracePool } from '../src/forensics/trace-pool.js';
+import { createTracePool, type TracePool } from '../src/forensics/trace-pool.js';
 import type { RawImage } from '../src/images/raw-image.js';
 
 export interface EmBenchOptions {
@@ -31,47 +40,67 @@ export interface EmBenchOptions {
   kernelSize?: number;
   /** Workers in the pool; defaults to os.availableParallelism(). */
   poolSize?: number;
-  /**
-   * The images are run in this many chunks, each chunk by all three contenders in turn, so that
-   * load from other processes on the machine falls on all of them alike.
-   */
+  /** Rounds; each runs every image through every contender, in an order that rotates per round. */
   rounds?: number;
+  /** Images numpy's configurations are calibrated on. */
+  calibrationImages?: number;
+  /** Fixes numpy's configuration instead of calibrating. */
+  numpy?: NumpyConfig;
   /** Folder with real/ and fake/ image folders. */
   dataDir?: string;
+  /** Only this Python (default: every one found). */
   python?: string;
-  /**
-   * BLAS threads for numpy (OPENBLAS/OMP/MKL_NUM_THREADS). Default 1: at these sizes threading
-   * gains numpy little, and its spinning threads collapse when the machine is loaded.
-   */
-  numpyThreads?: number | 'default';
   log?: (line: string) => void;
 }
 
-/** Wall-clock and CPU milliseconds per image (CPU: all threads of the process). */
+export interface NumpyConfig {
+  python: string;
+  formulation: 'blocked' | 'textbook';
+  /** BLAS threads (OPENBLAS/OMP/MKL_NUM_THREADS). */
+  threads: number;
+}
+
+/** Milliseconds per image: the median over rounds (wall) and the median CPU time (all threads). */
 export interface Timing {
   wallMs: number;
   cpuMs: number;
+}
+
+export interface NumpyRuntime {
+  python: string;
+  executable: string;
+  numpy: string;
+  blas: { path: string; config?: string; core?: string; threads?: number }[];
 }
 
 export interface EmBenchResult {
   images: number;
   kernelSize: number;
   poolSize: number;
+  rounds: number;
+  numpyConfig: NumpyConfig;
+  numpyRuntime: NumpyRuntime;
+  /** Every configuration tried: best ms per image on the calibration set. */
+  calibration: { config: NumpyConfig; msPerImage: number; numpy: string }[];
   numpy: Timing;
   singleThread: Timing;
+  /** Today's float64 pass, one thread. */
+  float64SingleThread: Timing;
   pool: Timing;
-  /** numpy wall ms / ours wall ms. */
+  /** Medians over rounds of numpy wall ms / ours wall ms (same round). */
   speedupSingleThread: number;
   speedupPool: number;
+  speedupFloat64SingleThread: number;
   /** The same from CPU time (what each would take on an idle core). */
   cpuSpeedupSingleThread: number;
   /** Cores the pool actually had (its CPU time over its wall time): below its size on a busy machine. */
   poolCoresUsed: number;
   /** Largest |k_ours − k_numpy| over every kernel weight of every channel. */
   maxKernelDifference: number;
-  /** Channels where the two stopped after a different number of iterations. */
+  /** Largest |k_float32 − k_float64| (ours). */
+  maxFloat32Difference: number;
+  /** Channels where ours and numpy stopped after a different number of iterations. */
   iterationMismatches: number;
-  /** Kernels within AGREEMENT_TOLERANCE of numpy's, and the same iteration counts. */
   agrees: boolean;
   meanIterations: number;
   poolStartupMs: number;
@@ -87,16 +116,13 @@ interface NumpyChannel {
 interface NumpyOutput {
   msPerImage: number;
   cpuMsPerImage: number;
+  info: NumpyRuntime;
   results: NumpyChannel[][];
 }
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-/**
- * Both run the same float64 algorithm from the same initial kernels; only summation order and the
- * linear solver differ (~1e-10 seen). A channel whose change lands within rounding of the stopping
- * tolerance could legitimately take one more iteration in one of them, but none has so far.
- */
-const AGREEMENT_TOLERANCE = 1e-6;
+/** The float32 pass stays within 1e-6 of float64 (4e-7 seen); numpy's float64 within 1e-9 of ours. */
+const AGREEMENT_TOLERANCE = 1e-5;
 const execFileAsync = promisify(execFile);
 
 function defaultDataDir(): string {
@@ -128,8 +154,8 @@ async function decodeImages(dataDir: string, count: number): Promise<RawImage[]>
   );
 }
 
-/** Raw pixels, plus per chunk a manifest with the options and every channel's initial kernel, for em_reference.py. */
-function writeReferenceInput(folder: string, images: RawImage[], chunks: number[][], options: TraceOptions): string[] {
+/** Raw pixels, and a manifest per image subset with the options and every channel's initial kernel, for em_reference.py. */
+function writeReferenceInput(folder: string, images: RawImage[], subsets: Record<string, number[]>, options: TraceOptions) {
   const entries = images.map((image, i) => {
     const file = `${i}.u8`;
     writeFileSync(join(folder, file), image.data);
@@ -138,26 +164,29 @@ function writeReferenceInput(folder: string, images: RawImage[], chunks: number[
     );
     return { file, width: image.width, height: image.height, channels: image.channels, init };
   });
-  return chunks.map((chunk, r) => {
-    const path = join(folder, `manifest-${r}.json`);
-    writeFileSync(path, JSON.stringify({ options: { ...options, ...emGuards }, images: chunk.map((i) => entries[i]) }));
-    return path;
-  });
+  const manifests: Record<string, string> = {};
+  for (const [name, indices] of Object.entries(subsets)) {
+    const path = join(folder, `manifest-${name}.json`);
+    writeFileSync(path, JSON.stringify({ options: { ...options, ...emGuards }, images: indices.map((i) => entries[i]) }));
+    manifests[name] = path;
+  }
+  return manifests;
 }
 
-function compareWithNumpy(ours: ImageTrace[], numpy: NumpyChannel[][], n: number) {
+function kernelDifference(a: ImageTrace[], b: { kernel: ArrayLike<number>; iterations: number }[][], n: number) {
   const centre = Math.floor(n / 2) * n + Math.floor(n / 2);
-  let maxKernelDifference = 0;
+  let max = 0;
   let iterationMismatches = 0;
-  ours.forEach((trace, i) =>
+  a.forEach((trace, i) =>
     trace.channels.forEach((channel, c) => {
-      const theirs = numpy[i][c];
-      const mine = Array.from(channel.kernel).filter((_, j) => j !== centre);
-      mine.forEach((v, j) => (maxKernelDifference = Math.max(maxKernelDifference, Math.abs(v - theirs.kernel[j]))));
+      const theirs = b[i][c];
+      // numpy's kernels have no centre; ours do.
+      const mine = theirs.kernel.length === channel.kernel.length ? Array.from(channel.kernel) : Array.from(channel.kernel).filter((_, j) => j !== centre);
+      mine.forEach((v, j) => (max = Math.max(max, Math.abs(v - theirs.kernel[j]))));
       if (channel.iterations !== theirs.iterations) iterationMismatches++;
     }),
   );
-  return { maxKernelDifference, iterationMismatches };
+  return { max, iterationMismatches };
 }
 
 async function timed<T>(work: () => T | Promise<T>): Promise<{ value: T; wallMs: number; cpuMs: number }> {
@@ -169,83 +198,161 @@ async function timed<T>(work: () => T | Promise<T>): Promise<{ value: T; wallMs:
   return { value, wallMs, cpuMs: (used.user + used.system) / 1000 };
 }
 
-function numpyEnv(threads: number | 'default'): NodeJS.ProcessEnv {
-  if (threads === 'default') return process.env;
+function numpyEnv(threads: number): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  // Together, as the machine notes say: they select older OpenBLAS kernels, which slow a current numpy.
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
   const t = String(threads);
-  return { ...process.env, OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t };
+  return { ...env, OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t };
 }
+
+async function runNumpy(config: NumpyConfig, manifest: string): Promise<NumpyOutput> {
+  const { stdout } = await execFileAsync(config.python, [join(here, 'em_reference.py'), manifest, '--formulation', config.formulation], {
+    maxBuffer: 1 << 28,
+    env: numpyEnv(config.threads),
+  });
+  return JSON.parse(stdout) as NumpyOutput;
+}
+
+/** Pythons that import numpy, each once (the first python3 on PATH may be /usr/bin/python3). */
+async function findPythons(only?: string): Promise<string[]> {
+  const found: string[] = [];
+  const seen = new Set<string>();
+  for (const python of only ? [only] : ['python3', '/usr/bin/python3']) {
+    try {
+      const { stdout } = await execFileAsync(python, [join(here, 'em_reference.py'), '--info']);
+      const executable = realpathSync((JSON.parse(stdout) as NumpyRuntime).executable);
+      if (!seen.has(executable)) {
+        seen.add(executable);
+        found.push(python);
+      }
+    } catch {
+      // no such Python, or no numpy in it
+    }
+  }
+  if (found.length === 0) throw new Error(`em-bench: no Python with numpy found (tried ${only ?? 'python3, /usr/bin/python3'})`);
+  return found;
+}
+
+const configName = (c: NumpyConfig) => `${c.python} ${c.formulation}, ${c.threads} BLAS thread${c.threads === 1 ? '' : 's'}`;
+
+async function calibrateNumpy(pythons: string[], manifest: string, log: (line: string) => void) {
+  const configs: NumpyConfig[] = [];
+  const threadCounts = [...new Set([1, availableParallelism()])];
+  for (const python of pythons) for (const formulation of ['blocked', 'textbook'] as const) for (const threads of threadCounts) configs.push({ python, formulation, threads });
+  const best = new Map<NumpyConfig, { ms: number; numpy: string }>();
+  for (let pass = 0; pass < 2; pass++) {
+    for (const config of pass ? [...configs].reverse() : configs) {
+      const out = await runNumpy(config, manifest);
+      const previous = best.get(config);
+      if (!previous || out.msPerImage < previous.ms) best.set(config, { ms: out.msPerImage, numpy: out.info.numpy });
+    }
+  }
+  const calibration = configs.map((config) => ({ config, msPerImage: best.get(config)!.ms, numpy: best.get(config)!.numpy }));
+  calibration.sort((a, b) => a.msPerImage - b.msPerImage);
+  log('  numpy configurations (best of 2 on the calibration images):');
+  for (const c of calibration) log(`    ${c.msPerImage.toFixed(1).padStart(8)} ms/image  ${configName(c.config)} (numpy ${c.numpy})`);
+  return calibration;
+}
+
+const median = (values: number[]) => {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+type Contender = 'float32' | 'float64' | 'numpy' | 'pool';
 
 export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const count = options.images ?? 100;
-  const rounds = Math.max(1, Math.min(options.rounds ?? 4, count));
+  const rounds = Math.max(1, options.rounds ?? 5);
   const traceOptions = resolveTraceOptions({ kernelSize: options.kernelSize ?? 3 });
   const dataDir = options.dataDir ?? defaultDataDir();
   const images = await decodeImages(dataDir, count);
-  const chunks = Array.from({ length: rounds }, (_, r) => images.map((_, i) => i).filter((i) => i % rounds === r));
-  log(`EM trace bench: ${images.length} images from ${dataDir}, N=${traceOptions.kernelSize}, ${rounds} interleaved rounds`);
+  const all = images.map((_, i) => i);
+  const calibrationCount = Math.min(options.calibrationImages ?? 8, images.length);
+  log(`EM trace bench: ${images.length} images from ${dataDir}, N=${traceOptions.kernelSize}, ${rounds} rounds, contenders alternating`);
 
   const folder = mkdtempSync(join(tmpdir(), 'em-bench-'));
-  const pool = createTracePool(options.poolSize);
+  const pool: TracePool = createTracePool(options.poolSize);
   try {
-    const manifests = writeReferenceInput(folder, images, chunks, traceOptions);
+    const manifests = writeReferenceInput(folder, images, { all, calibration: all.slice(0, calibrationCount) }, traceOptions);
+    const calibration = options.numpy
+      ? [{ config: options.numpy, msPerImage: NaN, numpy: '' }]
+      : await calibrateNumpy(await findPythons(options.python), manifests.calibration, log);
+    const numpyConfig = calibration[0].config;
+
     // Warm-up, untimed like numpy's import: WebAssembly compile and tier-up, worker start.
-    extractTraces(images[0], traceOptions);
-    const startup = await timed(() =>
-      Promise.all(Array.from({ length: pool.size }, () => pool.extract(images[0], traceOptions))),
-    );
+    for (const backend of ['auto', 'wasm'] as EmBackend[]) extractTraces(images[0], traceOptions, backend);
+    const startup = await timed(() => Promise.all(Array.from({ length: pool.size }, () => pool.extract(images[0], traceOptions))));
 
-    const single: ImageTrace[] = new Array(images.length);
-    const numpyResults: NumpyChannel[][] = new Array(images.length);
-    const total = { single: { wallMs: 0, cpuMs: 0 }, pool: { wallMs: 0, cpuMs: 0 }, numpy: { wallMs: 0, cpuMs: 0 } };
+    const contenders: Contender[] = ['float32', 'numpy', 'float64', 'pool'];
+    const perRound: Record<Contender, { wallMs: number; cpuMs: number }[]> = { float32: [], float64: [], numpy: [], pool: [] };
+    let float32: ImageTrace[] = [];
+    let float64: ImageTrace[] = [];
+    let numpyResults: NumpyChannel[][] = [];
+    let numpyRuntime: NumpyRuntime | undefined;
     for (let r = 0; r < rounds; r++) {
-      const chunk = chunks[r];
-      const one = await timed(() => chunk.map((i) => extractTraces(images[i], traceOptions)));
-      chunk.forEach((i, k) => (single[i] = one.value[k]));
-      total.single.wallMs += one.wallMs;
-      total.single.cpuMs += one.cpuMs;
-
-      const { stdout } = await execFileAsync(options.python ?? 'python3', [join(here, 'em_reference.py'), manifests[r]], {
-        maxBuffer: 1 << 28,
-        env: numpyEnv(options.numpyThreads ?? 1),
-      });
-      const numpy = JSON.parse(stdout) as NumpyOutput;
-      chunk.forEach((i, k) => (numpyResults[i] = numpy.results[k]));
-      total.numpy.wallMs += numpy.msPerImage * chunk.length;
-      total.numpy.cpuMs += numpy.cpuMsPerImage * chunk.length;
-
-      const pooled = await timed(() => Promise.all(chunk.map((i) => pool.extract(images[i], traceOptions))));
-      total.pool.wallMs += pooled.wallMs;
-      total.pool.cpuMs += pooled.cpuMs;
-      pooled.value.forEach((trace, k) => {
-        if (!trace.features.every((v, j) => v === single[chunk[k]].features[j])) {
-          throw new Error('EM bench: the pool and the in-thread extraction disagree');
+      const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
+      for (const contender of order) {
+        if (contender === 'numpy') {
+          const out = await runNumpy(numpyConfig, manifests.all);
+          numpyResults = out.results;
+          numpyRuntime = out.info;
+          perRound.numpy.push({ wallMs: out.msPerImage, cpuMs: out.cpuMsPerImage });
+        } else if (contender === 'pool') {
+          const pooled = await timed(() => Promise.all(images.map((image) => pool.extract(image, traceOptions))));
+          perRound.pool.push({ wallMs: pooled.wallMs / images.length, cpuMs: pooled.cpuMs / images.length });
+          if (float32.length && pooled.value.some((t, i) => !t.features.every((v, j) => v === float32[i].features[j]))) {
+            throw new Error('EM bench: the pool and the in-thread extraction disagree');
+          }
+        } else {
+          const backend: EmBackend = contender === 'float32' ? 'auto' : 'wasm';
+          const one = await timed(() => images.map((image) => extractTraces(image, traceOptions, backend)));
+          perRound[contender].push({ wallMs: one.wallMs / images.length, cpuMs: one.cpuMs / images.length });
+          if (contender === 'float32') float32 = one.value;
+          else float64 = one.value;
         }
-      });
+      }
     }
-    const perImage = (t: Timing): Timing => ({ wallMs: t.wallMs / images.length, cpuMs: t.cpuMs / images.length });
-    const { maxKernelDifference, iterationMismatches } = compareWithNumpy(single, numpyResults, traceOptions.kernelSize);
-    const channels = single.flatMap((t) => t.channels);
+    const timing = (c: Contender): Timing => ({ wallMs: median(perRound[c].map((t) => t.wallMs)), cpuMs: median(perRound[c].map((t) => t.cpuMs)) });
+    const ratio = (c: Contender, of: 'wallMs' | 'cpuMs' = 'wallMs') => median(perRound.numpy.map((t, r) => t[of] / perRound[c][r][of]));
+    const vsNumpy = kernelDifference(float32, numpyResults, traceOptions.kernelSize);
+    const vsFloat64 = kernelDifference(float32, float64.map((t) => t.channels), traceOptions.kernelSize);
+    const channels = float32.flatMap((t) => t.channels);
+    const pooled = timing('pool');
     const result: EmBenchResult = {
       images: images.length,
       kernelSize: traceOptions.kernelSize,
       poolSize: pool.size,
-      numpy: perImage(total.numpy),
-      singleThread: perImage(total.single),
-      pool: perImage(total.pool),
-      speedupSingleThread: total.numpy.wallMs / total.single.wallMs,
-      speedupPool: total.numpy.wallMs / total.pool.wallMs,
-      cpuSpeedupSingleThread: total.numpy.cpuMs / total.single.cpuMs,
-      poolCoresUsed: total.pool.cpuMs / total.pool.wallMs,
-      maxKernelDifference,
-      iterationMismatches,
-      agrees: maxKernelDifference < AGREEMENT_TOLERANCE && iterationMismatches === 0,
+      rounds,
+      numpyConfig,
+      numpyRuntime: numpyRuntime!,
+      calibration,
+      numpy: timing('numpy'),
+      singleThread: timing('float32'),
+      float64SingleThread: timing('float64'),
+      pool: pooled,
+      speedupSingleThread: ratio('float32'),
+      speedupPool: ratio('pool'),
+      speedupFloat64SingleThread: ratio('float64'),
+      cpuSpeedupSingleThread: ratio('float32', 'cpuMs'),
+      poolCoresUsed: pooled.cpuMs / pooled.wallMs,
+      maxKernelDifference: vsNumpy.max,
+      maxFloat32Difference: vsFloat64.max,
+      iterationMismatches: vsNumpy.iterationMismatches,
+      agrees: vsNumpy.max < AGREEMENT_TOLERANCE && vsNumpy.iterationMismatches === 0 && vsFloat64.iterationMismatches === 0,
       meanIterations: channels.reduce((s, c) => s + c.iterations, 0) / channels.length,
       poolStartupMs: startup.wallMs,
     };
+    const blas = result.numpyRuntime.blas.map((b) => (b.config ? `${b.config}, core ${b.core}, ${b.threads} threads` : b.path)).join('; ');
+    log(`  numpy: ${configName(numpyConfig)} — Python ${result.numpyRuntime.python}, numpy ${result.numpyRuntime.numpy}, BLAS ${blas || 'none found'}`);
     const ms = (v: number) => v.toFixed(2).padStart(9);
-    const row = (name: string, t: Timing) => `  ${name.padEnd(20)} ${ms(t.wallMs)} ms/image wall  ${ms(t.cpuMs)} ms/image CPU`;
-    log(row('numpy reference', result.numpy));
+    const row = (name: string, t: Timing) => `  ${name.padEnd(30)} ${ms(t.wallMs)} ms/image wall  ${ms(t.cpuMs)} ms/image CPU`;
+    log(`  medians of ${rounds} rounds:`);
+    log(row('numpy', result.numpy));
+    log(row('ours, float64 pass, one thread', result.float64SingleThread) + `  (${result.speedupFloat64SingleThread.toFixed(1)}×)`);
     log(row('ours, one thread', result.singleThread));
     log(
       row(`ours, pool of ${pool.size}`, result.pool) +
@@ -257,8 +364,8 @@ export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchR
         ` CPU time, one thread: ${result.cpuSpeedupSingleThread.toFixed(1)}×`,
     );
     log(
-      `  agreement: max |k_ours − k_numpy| = ${maxKernelDifference.toExponential(2)}, ` +
-        `${iterationMismatches}/${channels.length} channels with a different iteration count, ` +
+      `  agreement: max |k_ours − k_numpy| = ${vsNumpy.max.toExponential(2)}, float32 vs float64 pass ${vsFloat64.max.toExponential(2)}, ` +
+        `${vsNumpy.iterationMismatches}/${channels.length} channels with a different iteration count, ` +
         `${result.meanIterations.toFixed(1)} iterations per channel on average` +
         (result.agrees ? '' : `  — DISAGREES beyond ${AGREEMENT_TOLERANCE}`),
     );
@@ -267,6 +374,14 @@ export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchR
     await pool.close();
     rmSync(folder, { recursive: true, force: true });
   }
+}
+
+function parseNumpyConfig(value: string): NumpyConfig {
+  const [python, formulation, threads] = value.split(':');
+  if (!python || (formulation !== 'blocked' && formulation !== 'textbook') || !(Number(threads) >= 1)) {
+    throw new Error(`em-bench: --numpy takes python:blocked|textbook:threads, got ${value}`);
+  }
+  return { python, formulation, threads: Number(threads) };
 }
 
 function parseArgs(argv: string[]): EmBenchOptions {
@@ -279,7 +394,8 @@ function parseArgs(argv: string[]): EmBenchOptions {
     else if (flag === '--data') options.dataDir = value;
     else if (flag === '--python') options.python = value;
     else if (flag === '--rounds') options.rounds = Number(value);
-    else if (flag === '--numpy-threads') options.numpyThreads = value === 'default' ? 'default' : Number(value);
+    else if (flag === '--calibration-images') options.calibrationImages = Number(value);
+    else if (flag === '--numpy') options.numpy = parseNumpyConfig(value);
     else throw new Error(`em-bench: unknown option ${flag}`);
   }
   return options;

@@ -1,22 +1,27 @@
 // `npm run bench`: every benchmark in one run, printed as it goes and saved to bench/out/results.json.
-// Flags: --only=extraction,decode,augment,heads,classifiers,em,serve,queue,ensemble,rice-accuracy,forensics-accuracy
+// Flags: --only=extraction,decode,augment,heads,classifiers,em,serve,queue,grouping,finetune,grad-formulations,browser-export,
+// ensemble,rice-accuracy,forensics-accuracy
 // (default: the speed benchmarks; the accuracy sweeps and the ensemble take 10–30 minutes each)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { runAugmentBench } from './augment-bench.js';
+import { runBrowserExportBench } from './browser-export-bench.js';
 import { runClassifiersBench } from './classifiers-bench.js';
 import { runDecodeBench } from './decode-bench.js';
 import { runEmBench } from './em-bench.js';
 import { runEnsembleBench } from './ensemble-bench.js';
 import { runExtractionBench } from './extraction-bench.js';
+import { runFinetuneBench } from './finetune-bench.js';
+import { runGradFormulationsBench } from './grad-formulations-bench.js';
 import { runHeadsBench } from './heads-bench.js';
 import { runRiceAccuracy } from './rice-accuracy.js';
 import { runServeBench } from './serve-bench.js';
 import { runQueueBench } from './queue-bench.js';
 import { runForensicsAccuracy } from './forensics-accuracy.js';
+import { runGroupingBench } from './grouping-bench.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const SLOW = ['ensemble', 'rice-accuracy', 'forensics-accuracy'];
+const SLOW = ['browser-export', 'ensemble', 'rice-accuracy', 'forensics-accuracy'];
 const wanted = (name: string): boolean => (only ? only.includes(name) : !SLOW.includes(name));
 const log = (line: string): void => console.log(line);
 const results: Record<string, unknown> = {
@@ -50,6 +55,22 @@ const benchmarks: { name: string; title: string; run(): Promise<Record<string, u
   { name: 'em', title: 'EM convolutional traces vs numpy', run: async () => ({ em: await runEmBench({ log }) }) },
   { name: 'serve', title: 'lensemble serve under load (loopback, 8 connections)', run: async () => ({ serve: await runServeBench({ log }) }) },
   { name: 'queue', title: 'Feature extraction here vs through the Redis queue (worker processes on this machine)', run: async () => ({ queue: await runQueueBench({ log }) }) },
+  {
+    name: 'grouping',
+    title: 'Near-duplicate grouping at 10k, 100k, 1M hashes: multi-index vs LSH vs all pairs',
+    run: async () => ({ grouping: await runGroupingBench({ log }) }),
+  },
+  {
+    name: 'finetune',
+    title: 'Fine-tuning step: MobileNetV2 224², batch 32, full and last:2, against PyTorch',
+    run: async () => ({ finetune: await runFinetuneBench({ log }) }),
+  },
+  { name: 'grad-formulations', title: 'Gradient formulations the Conv and mask rules chose between', run: async () => ({ gradFormulations: await runGradFormulationsBench({ log }) }) },
+  {
+    name: 'browser-export',
+    title: 'The exported page in Chromium vs lensemble predict --no-tta (rice validation photos)',
+    run: async () => ({ browserExport: await runBrowserExportBench({ log }) }),
+  },
   { name: 'ensemble', title: 'Three-member ensemble from raw images', run: async () => ({ ensemble: await runEnsembleBench({ log }) }) },
   { name: 'rice-accuracy', title: 'Rice-leaf accuracy over split seeds', run: async () => ({ riceAccuracy: await runRiceAccuracy({ log }) }) },
   { name: 'forensics-accuracy', title: 'Fake-faces accuracy: EM traces × classifiers', run: async () => ({ forensicsAccuracy: await runForensicsAccuracy({ log }) }) },

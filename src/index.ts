@@ -1,9 +1,14 @@
 // lensemble's library API: everything the CLI does, importable from TypeScript.
 export { train, type TrainOptions, type TrainResult } from './pipeline/train.js';
-export { loadModel, type Model, type LoadModelOptions, type EvaluateResult } from './bundle/load-model.js';
+export { loadModel, type Model, type LoadModelOptions, type EvaluateResult, type Explanations } from './bundle/load-model.js';
+export type { PredictionExplanation, ExplainedPrediction } from './explain/prediction-explanation.js';
+export { explainPredictions, type HeatmapSet, type ExplainOptions } from './explain/explain-images.js';
+export { interpretValidation, topLosses, mostConfused, type Interpretation } from './explain/top-losses.js';
 export { predict } from './pipeline/predict.js';
 export { evaluateModel } from './pipeline/evaluate.js';
 export type { Prediction, Predictions, SkippedInput, TargetPrediction } from './ensemble/predictions.js';
+export { exportModel, type ExportOptions, type ExportResult } from './export/export-model.js';
+export { ensembleToOnnx, type ExportMetadata, type OnnxExport } from './export/ensemble-onnx.js';
 export { writeSubmission, type SubmitResult } from './pipeline/submit.js';
 export { prepareTrainingData, defaultSplitOptions, type PreparedData, type SplitOptions } from './pipeline/prepare-data.js';
 

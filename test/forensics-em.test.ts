@@ -337,9 +337,12 @@ describe('degenerate images', () => {
     const fallback = estimateChannelKernel(px, 31, 30, { sigma0: 1e-6, maxIterations: 1 });
     const flat = estimateChannelKernel(px, 31, 30, { sigma0: 1e6, maxIterations: 1 });
     expect(maxAbsDiff(fallback.kernel, flat.kernel)).toBeLessThan(1e-8);
-    // Both implementations of the uniform-weight pass agree.
+    // Both float64 implementations of the uniform-weight pass agree (and the float32 pass, which
+    // hands such iterations to them, lands within its own tolerance).
     const js = extractTraces(img, { sigma0: 1e-6 }, 'js');
-    expect(maxAbsDiff(js.channels[0].kernel, t.channels[0].kernel)).toBeLessThan(1e-9);
+    const wasm = extractTraces(img, { sigma0: 1e-6 }, 'wasm');
+    expect(maxAbsDiff(js.channels[0].kernel, wasm.channels[0].kernel)).toBeLessThan(1e-9);
+    expect(maxAbsDiff(wasm.channels[0].kernel, t.channels[0].kernel)).toBeLessThan(1e-5);
   });
 
   it('non-finite and absurdly large pixel values are refused', () => {

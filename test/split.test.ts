@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
@@ -89,5 +89,19 @@ describe.skipIf(!SHARED_DIR)('near-duplicates in the real rice-leaf set', () => 
     const scan = await scanRecords(blast);
     expect(scan.skipped).toEqual([]);
     expect(scan.ok.some((s) => s.facts.format === 'png' && s.record.path.endsWith('.jpg'))).toBe(true);
+  });
+});
+
+describe('an explicit validation set', () => {
+  it('is checked for near-duplicates of training images (a mirrored copy counts)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lensemble-valid-leak-'));
+    const { writePattern } = await import('./support/images.js');
+    for (const [label, seeds] of [['a', [1, 2, 3]], ['b', [4, 5, 6]]] as const) for (const s of seeds) await writePattern(join(root, 'train', label, `${s}.png`), 96, 96, s, 'png');
+    await writePattern(join(root, 'valid', 'a', 'new.png'), 96, 96, 99, 'png');
+    mkdirSync(join(root, 'valid', 'b'), { recursive: true });
+    await patternImage(96, 96, 5).flop().png().toFile(join(root, 'valid', 'b', 'mirrored-5.png'));
+    const data = await prepareTrainingData({ data: join(root, 'train'), valid: join(root, 'valid'), cacheDir: join(root, 'cache') });
+    expect(data.split.valid).toHaveLength(2);
+    expect(data.leakedValidImages).toBe(1);
   });
 });

@@ -3,10 +3,15 @@ import type { Pooling } from './spec.js';
 
 /**
  * Turns a backbone output into one feature row per image: [N, D] as is, [N, C, H, W] by global average
- * pooling, [N, T, D] by the CLS token (or the token mean with pooling 'mean-tokens').
+ * pooling, [N, T, D] by the CLS token (or the token mean with pooling 'mean-tokens'); 'flatten' keeps everything.
  */
 export function poolOutput(data: Float32Array, dims: readonly number[], pooling: Pooling): Matrix {
   const n = dims[0];
+  if (pooling === 'flatten') {
+    // The whole activation per image (e.g. a fine-tuning prefix's output, cached for the trainable tail).
+    const cols = dims.slice(1).reduce((a, b) => a * b, 1);
+    return { rows: n, cols, data: data.slice(0, n * cols) };
+  }
   if (dims.length === 2) return { rows: n, cols: dims[1], data: data.slice(0, n * dims[1]) };
   if (dims.length === 4) {
     const [, c, h, w] = dims;

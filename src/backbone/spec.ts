@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { preprocessSpecSchema } from '../images/preprocess-spec.js';
 
-export const poolings = ['none', 'gap', 'cls', 'mean-tokens'] as const;
+export const poolings = ['none', 'gap', 'cls', 'mean-tokens', 'flatten'] as const;
 export type Pooling = (typeof poolings)[number];
 
 export const backboneSourceSchema = z.discriminatedUnion('kind', [

@@ -31,11 +31,19 @@ function storeHead(head: Classifier, prefix: string, tensors: Record<string, Nam
   return { kind: serialized.kind, config: serialized.config, tensors: names };
 }
 
+/** Files member sources keep inside the bundle (e.g. a fine-tuned backbone), by path relative to its folder. */
+export function writeBundleFiles(dir: string, files: Record<string, Uint8Array>): void {
+  for (const [name, bytes] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), bytes);
+  }
+}
+
 /**
- * Writes a model bundle: the manifest (JSON), every head's tensors (one safetensors file) and the files member
- * sources keep in the bundle (e.g. a fine-tuned backbone), the manifest last so a half-written bundle is not one.
+ * Writes a model bundle: the manifest (JSON) and every head's tensors (one safetensors file), the manifest last so
+ * a half-written bundle is not one. Source files (`writeBundleFiles`) go in first.
  */
-export function saveBundle(dir: string, manifest: ManifestInput, heads: MemberHeads[], files: Record<string, Uint8Array> = {}): void {
+export function saveBundle(dir: string, manifest: ManifestInput, heads: MemberHeads[]): void {
   if (heads.length !== manifest.members.length) throw new Error('one set of heads per member is required');
   mkdirSync(dir, { recursive: true });
   const tensors: Record<string, NamedTensor> = {};
@@ -45,10 +53,6 @@ export function saveBundle(dir: string, manifest: ManifestInput, heads: MemberHe
     return { ...member, head: storeHead(head, tensorPrefix(member.name), tensors), extraHeads };
   });
   const full = manifestSchema.parse({ ...manifest, members });
-  for (const [name, bytes] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), bytes);
-  }
   writeSafetensors(join(dir, BUNDLE_WEIGHTS), tensors, { format: 'lensemble-bundle' });
   writeFileSync(join(dir, BUNDLE_MANIFEST), JSON.stringify(full, null, 2) + '\n');
 }

@@ -6,6 +6,8 @@ import type { SkippedImage } from '../dataset/scan.js';
 import type { ImageRecord } from '../dataset/types.js';
 import type { Ensemble, EnsembleEvaluation, EnsembleProbabilities, PredictOptions } from '../ensemble/ensemble.js';
 import { skippedInputs, toPredictions, type Predictions } from '../ensemble/predictions.js';
+import type { ExplainOptions, HeatmapSet } from '../explain/explain-images.js';
+import { explainedPredictions, type ExplainedPrediction } from '../explain/prediction-explanation.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
 import { stripUndefined } from '../util/objects.js';
 import { defaultCacheDir } from '../util/paths.js';
@@ -28,6 +30,14 @@ export interface LoadModelOptions {
   queue?: QueueOptions;
 }
 
+export interface Explanations extends Omit<Predictions, 'predictions'> {
+  predictions: ExplainedPrediction[];
+  /** The maps behind `predictions[i].explanation.heatmap`, unrounded; and which members made them. */
+  heatmaps: HeatmapSet;
+  /** The images of `predictions`, in order (their files). */
+  images: IdentifiedImage[];
+}
+
 export interface EvaluateResult extends EnsembleEvaluation {
   skipped: SkippedImage[];
 }
@@ -41,6 +51,8 @@ export interface Model {
   /** Files or folders (searched recursively), or records → one prediction per readable image. */
   predict(inputs: string[] | ImageRecord[], options?: PredictOptions): Promise<Predictions>;
   predictProba(images: IdentifiedImage[], options?: PredictOptions): Promise<EnsembleProbabilities>;
+  /** Predictions with a Grad-CAM heatmap each (`explanation`); `heatmaps` holds the maps as grids. */
+  explain(inputs: string[] | ImageRecord[], options?: PredictOptions & ExplainOptions): Promise<Explanations>;
   /** Metrics on a labelled dataset (folder, CSV or Kaggle layout). */
   evaluate(data: string, options?: PredictOptions & { read?: ReadDatasetOptions }): Promise<EvaluateResult>;
   close(): Promise<void>;
@@ -92,6 +104,14 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       const identified = await identifyImages(records);
       const result = await ensemble.predictProba(identified.ok, withDefaults(o));
       return { labels, predictions: toPredictions(labels, extraTargets, result), skipped: skippedInputs([...identified.skipped, ...result.skipped]) };
+    },
+    async explain(inputs, o) {
+      live();
+      const records = inputs.length && typeof inputs[0] === 'string' ? await expandImageInputs(inputs as string[]) : (inputs as ImageRecord[]);
+      const identified = await identifyImages(records);
+      const { predictions: result, ...heatmaps } = await ensemble.explain(identified.ok, { ...withDefaults(o), classes: o?.classes });
+      const predictions = explainedPredictions(toPredictions(labels, extraTargets, result), heatmaps, labels);
+      return { labels, predictions, heatmaps, images: result.images, skipped: skippedInputs([...identified.skipped, ...result.skipped]) };
     },
     predictProba(images, o) {
       live();

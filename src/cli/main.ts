@@ -3,6 +3,7 @@ import { LensembleError } from '../util/errors.js';
 import { LENSEMBLE_VERSION } from '../version.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEvaluate } from './commands/evaluate.js';
+import { registerExport } from './commands/export.js';
 import { registerListings } from './commands/listings.js';
 import { registerModels } from './commands/models.js';
 import { registerPredict } from './commands/predict.js';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerSubmit(program);
   registerServe(program);
+  registerExport(program);
   registerTraces(program);
   registerWorker(program);
   registerQueue(program);

@@ -4,6 +4,7 @@ import { evaluateProbabilities, type Evaluation } from '../evaluate/metrics.js';
 import { gatherFeatures } from '../features/gather.js';
 import type { Classifier } from '../heads/classifier.js';
 import type { LoadedSource, SourceFeatures } from '../sources/source-kind.js';
+import { explainPredictions, type ExplainOptions, type HeatmapSet } from '../explain/explain-images.js';
 import { LensembleError } from '../util/errors.js';
 import { takeRows, zeros, type Matrix } from '../util/matrix.js';
 import { averageProbabilities } from './average.js';
@@ -63,6 +64,12 @@ export interface Ensemble {
   predictProba(images: IdentifiedImage[], options?: PredictOptions): Promise<EnsembleProbabilities>;
   /** Metrics on labelled images (labels by name in `record.label`, extra targets in `record.targets`). */
   evaluate(images: IdentifiedImage[], options?: PredictOptions): Promise<EnsembleEvaluation>;
+  /** Predictions with a Grad-CAM heatmap per image (src/explain); `predictions` may be reused from predictProba. */
+  explain(images: IdentifiedImage[], options?: PredictOptions & ExplainOptions & { predictions?: EnsembleProbabilities }): Promise<EnsembleExplanation>;
+}
+
+export interface EnsembleExplanation extends HeatmapSet {
+  predictions: EnsembleProbabilities;
 }
 
 function complete(features: SourceFeatures, hash: string): boolean {
@@ -154,5 +161,10 @@ export function createEnsemble(init: { labels: string[]; extraTargets?: Record<s
     };
   }
 
-  return { labels, extraTargets, members, weights, predictProba, evaluate };
+  async function explain(images: IdentifiedImage[], options: PredictOptions & ExplainOptions & { predictions?: EnsembleProbabilities } = {}): Promise<EnsembleExplanation> {
+    const predictions = options.predictions ?? (await predictProba(images, options));
+    return { predictions, ...(await explainPredictions(members, weights, predictions, options)) };
+  }
+
+  return { labels, extraTargets, members, weights, predictProba, evaluate, explain };
 }

@@ -11,7 +11,8 @@ import { createRng, deriveSeed } from '../util/rng.js';
 import { copyChannel, kernelOffsets, type ChannelView, type PixelGrid, type ValueRange } from './em-channel.js';
 import { accumulateNormalEquations, createSums } from './em-normal-equations.js';
 import { solveWeightedLeastSquares } from './em-solve.js';
-import { bindWasmPass, maxWasmKernelSize, maxWasmPixels, wasmSimdAvailable, type BoundPass } from './em-wasm.js';
+import { bindWasmPass, maxWasmKernelSize, maxWasmPixels, wasmSimdAvailable, type BoundPass, type PassFunction } from './em-wasm.js';
+import { bindFloat32Pass, float32PassApplies, type Float32PassFunction } from './em-wasm32.js';
 
 export { kernelOffsets };
 
@@ -131,10 +132,33 @@ function checkRange({ min, max }: ValueRange): void {
   }
 }
 
-/** Which implementation of the per-iteration pass to use: 'auto' is WebAssembly SIMD where it can. */
+/**
+ * Which implementation of the per-iteration pass to use. 'auto': the float32 WebAssembly SIMD pass
+ * (em-wasm32.ts) for 8-bit channels, with the float64 pass for the iterations it declines;
+ * 'wasm': the float64 WebAssembly SIMD pass throughout; 'js': the TypeScript float64 pass.
+ */
 export type EmBackend = 'auto' | 'wasm' | 'js';
 
-function bindPass(channel: ChannelView, grid: PixelGrid, n: number, backend: EmBackend): BoundPass {
+/** The passes bound to one channel. */
+interface ChannelPasses {
+  range: ValueRange;
+  /** The float32 pass, where it applies; it declines (false) iterations it cannot do accurately. */
+  fast?: Float32PassFunction;
+  /** The float64 pass (WebAssembly SIMD or TypeScript), bound on first use. */
+  precise: () => PassFunction;
+}
+
+function bindPasses(channel: ChannelView, grid: PixelGrid, n: number, backend: EmBackend): ChannelPasses {
+  if (backend === 'auto' && wasmSimdAvailable() && float32PassApplies(channel, grid, n)) {
+    const { pass: fast, range } = bindFloat32Pass(channel, grid, n);
+    let precise: PassFunction | undefined;
+    return { range, fast, precise: () => (precise ??= bindPrecisePass(channel, grid, n, backend).pass) };
+  }
+  const bound = bindPrecisePass(channel, grid, n, backend);
+  return { range: bound.range, precise: () => bound.pass };
+}
+
+function bindPrecisePass(channel: ChannelView, grid: PixelGrid, n: number, backend: EmBackend): BoundPass {
   const simd = wasmSimdAvailable();
   const wasmFits = simd && n <= maxWasmKernelSize && grid.width * grid.height <= maxWasmPixels;
   if (backend === 'wasm' && !wasmFits) {
@@ -197,7 +221,8 @@ function estimateChannelView(
     throw new LensembleError(`EM trace: bad image size ${width}×${height}`);
   }
   const grid = pixelGrid(width, height, n);
-  const { pass, range } = bindPass(channel, grid, n, backend);
+  const passes = bindPasses(channel, grid, n, backend);
+  const { range } = passes;
   checkRange(range);
   if (range.min === range.max) {
     return { kernel: withCentre(new Float64Array(m).fill(1 / m), n), sigma: 0, iterations: 0, converged: true };
@@ -208,8 +233,9 @@ function estimateChannelView(
   let sigma = o.sigma0;
   const sums = createSums(m);
   for (let iteration = 1; iteration <= o.maxIterations; iteration++) {
-    pass(k, { sigma, p0: o.p0, uniformWeights: false }, sums);
-    if (!(sums.sumW >= emGuards.minWeightSum)) pass(k, { sigma, p0: o.p0, uniformWeights: true }, sums);
+    const weighted = { sigma, p0: o.p0, uniformWeights: false };
+    if (!passes.fast?.(k, weighted, sums)) passes.precise()(k, weighted, sums);
+    if (!(sums.sumW >= emGuards.minWeightSum)) passes.precise()(k, { ...weighted, uniformWeights: true }, sums);
     solveWeightedLeastSquares(sums, m, emGuards.relativeRidge, next);
     sigma = Math.max(Math.sqrt(sums.sumWR2 / sums.sumW), emGuards.sigmaFloor);
     let change = 0;

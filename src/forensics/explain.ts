@@ -1,9 +1,8 @@
 import type { TracesEntry } from '../sources/traces-source.js';
 import type { Classifier } from '../heads/classifier.js';
 import { decodeImage } from '../images/decode.js';
-import { extractTraces } from '../forensics/em-trace.js';
 import type { TraceSettings } from './trace-options.js';
-import { traceColumns } from './trace-features.js';
+import { extractFullTraceRecord, traceColumns } from './trace-features.js';
 
 export interface KernelCell {
   /** Which map: "this image", "mean of <class>", or "push toward <class>". */
@@ -29,7 +28,7 @@ export interface TraceExplanation {
   image: string;
   label: string;
   probabilities: Record<string, number>;
-  /** EM iterations per channel (R, G, B) and whether each converged. */
+  /** EM iterations per channel (R, G, B; for several N, N after N) and whether each converged. */
   iterations: number[];
   converged: boolean[];
   contributions: FeatureContribution[];
@@ -37,12 +36,16 @@ export interface TraceExplanation {
   cells: KernelCell[];
 }
 
-const KERNEL_NAME = /^(\w+) k\((-?\d+),(-?\d+)\)$/;
+const KERNEL_NAME = /^(?:N(\d+) )?(\w+) k\((-?\d+),(-?\d+)\)$/;
 
-/** Parses "R k(-1,0)" into channel and offsets; σ/iteration features are not kernel cells. */
-export function parseKernelName(name: string): { channel: string; dx: number; dy: number } | undefined {
+/**
+ * Parses "R k(-1,0)" (or "N5 R k(-1,0)" where several N are concatenated) into channel, offsets and
+ * N (undefined for a single N); σ/iteration features are not kernel cells.
+ */
+export function parseKernelName(name: string): { channel: string; dx: number; dy: number; n?: number } | undefined {
   const m = KERNEL_NAME.exec(name);
-  return m ? { channel: m[1], dx: Number(m[2]), dy: Number(m[3]) } : undefined;
+  if (!m) return undefined;
+  return { channel: m[2], dx: Number(m[3]), dy: Number(m[4]), ...(m[1] ? { n: Number(m[1]) } : {}) };
 }
 
 function hasImportances(head: Classifier): head is Classifier & { featureImportances(): Float32Array } {
@@ -56,7 +59,7 @@ function hasImportances(head: Classifier): head is Classifier & { featureImporta
 export async function explainTraceDecision(path: string, member: TracesEntry, head: Classifier, labels: string[]): Promise<TraceExplanation> {
   const image = await decodeImage(path);
   const traces: TraceSettings = member.traces;
-  const full = extractTraces(image, { ...traces, appendSigma: true, appendIterations: true });
+  const full = extractFullTraceRecord(image, traces);
   const { columns } = traceColumns(traces);
   const x = Float32Array.from(columns, (c) => full.features[c]);
   const proba = head.predictProba({ rows: 1, cols: x.length, data: x }).data;
@@ -83,7 +86,7 @@ export async function explainTraceDecision(path: string, member: TracesEntry, he
   const addMap = (map: string, values: ArrayLike<number>) => {
     member.featureNames.forEach((name, j) => {
       const at = parseKernelName(name);
-      if (at) cells.push({ map, ...at, value: values[j] });
+      if (at) cells.push({ map: at.n === undefined ? map : `${map}, N=${at.n}`, channel: at.channel, dx: at.dx, dy: at.dy, value: values[j] });
     });
   };
   addMap('this image', x);

@@ -39,3 +39,35 @@ export function createLinearHead(nClasses: number, options: Partial<LinearHeadOp
 export function linearHeadFromJSON(serialized: SerializedClassifier): NeuralHead {
   return neuralHeadFromJSON(serialized, 'linear', { ...LINEAR_HEAD_DEFAULTS, hidden: [], dropout: 0 });
 }
+
+/**
+ * A fitted linear head from affine weights on raw features (W [classes × inputs], b [classes]): e.g. the head a
+ * fine-tuned backbone was trained with. Identity scaling, so it predicts exactly softmax(W·x + b).
+ */
+export function linearHeadFromAffine(weight: Float32Array, bias: Float32Array, options: Partial<LinearHeadOptions> = {}): NeuralHead {
+  const classes = bias.length;
+  const inputs = weight.length / classes;
+  const scaling = { mean: new Float32Array(inputs), scale: new Float32Array(inputs).fill(1) };
+  return createNeuralHead('linear', classes, { ...LINEAR_HEAD_DEFAULTS, ...options, hidden: [], dropout: 0 }, { scaling, layers: [{ weight: weight.slice(), bias: bias.slice() }] });
+}
+
+/** The affine form on raw features of a fitted linear head (its standardisation folded into W and b). */
+export function affineOfLinearHead(head: NeuralHead): { weight: Float32Array; bias: Float32Array } {
+  const state = head.state();
+  if (!state || state.layers.length !== 1) throw new Error('affineOfLinearHead needs a fitted linear head');
+  const { mean, scale } = state.scaling;
+  const { weight, bias } = state.layers[0];
+  const inputs = mean.length;
+  const classes = bias.length;
+  const w = new Float32Array(weight.length);
+  const b = Float32Array.from(bias);
+  for (let c = 0; c < classes; c++) {
+    let shift = 0;
+    for (let f = 0; f < inputs; f++) {
+      w[c * inputs + f] = weight[c * inputs + f] / scale[f];
+      shift += w[c * inputs + f] * mean[f];
+    }
+    b[c] -= shift;
+  }
+  return { weight: w, bias: b };
+}

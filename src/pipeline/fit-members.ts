@@ -100,7 +100,8 @@ export async function fitMembers(specs: MemberSpec[], data: PreparedData, target
     context.memory.reset();
     const features = trained[k].features;
     const fit = (t: TargetLabels, label: string) => fitHead(spec, features, t, rows, { seed, progress: context.progress, label });
-    const main = fit(targets.main, `Head ${spec.head.kind}`);
+    const own = trained[k].head;
+    const main = own && own.head.kind === spec.head.kind ? own : fit(targets.main, `Head ${spec.head.kind}`);
     const extra = Object.fromEntries(targets.extra.map((t) => [t.name, fit(t, `Head ${t.name}`)]));
     const outOfFold = options.outOfFoldFolds
       ? outOfFoldProbabilities(spec, features, targets.main, { hashes, train, groupOf: data.groupOf }, { folds: options.outOfFoldFolds, seed })

@@ -4,7 +4,7 @@ import { scanRecords, type ScannedRecord, type SkippedImage } from '../dataset/s
 import { summarizeScan, type DatasetSummary } from '../dataset/summary.js';
 import type { Dataset } from '../dataset/types.js';
 import { groupNearDuplicates } from '../split/near-duplicates.js';
-import { dihedralDistance } from '../split/phash.js';
+import { findNearDuplicatesOf } from '../split/near-duplicates-of.js';
 import { stratifiedGroupSplit, type Split } from '../split/split.js';
 import { LensembleError } from '../util/errors.js';
 import { stripUndefined } from '../util/objects.js';
@@ -122,7 +122,6 @@ export function checkClasses(classes: string[], where: string): void {
 }
 
 function countLeaks(train: ScannedRecord[], valid: ScannedRecord[], maxDistance: number): number {
-  let leaked = 0;
-  for (const v of valid) if (train.some((t) => dihedralDistance(v.facts.phash, t.facts.phash) <= maxDistance)) leaked++;
-  return leaked;
+  const { nearest } = findNearDuplicatesOf(valid.map((v) => v.facts.phash), train.map((t) => t.facts.phash), maxDistance);
+  return nearest.filter((i) => i >= 0).length;
 }

@@ -4,6 +4,7 @@ import { saveBundle, type MemberHeads } from '../bundle/bundle.js';
 import { writeRunPlots, type MemberCurve } from '../report/plots.js';
 import type { FittedMembers } from './fit-members.js';
 import type { PreparedData } from './prepare-data.js';
+import type { Interpretation } from '../explain/top-losses.js';
 import { writeTrainingReport } from './training-report.js';
 import type { MemberResult, TrainResult } from './train.js';
 
@@ -12,9 +13,12 @@ export interface RunFolderInput {
   data: PreparedData;
   fitted: FittedMembers;
   heads: MemberHeads[];
-  /** Files member sources keep in the bundle. */
-  files: Record<string, Uint8Array>;
+  /** Top losses (and their PNG grid) and most-confused pairs on the validation split. */
+  interpretation: { interpretation: Interpretation; grid: Buffer | null };
 }
+
+export const TOP_LOSSES_PNG = 'top-losses.png';
+export const INTERPRETATION_JSON = 'interpretation.json';
 
 /** Per-epoch loss curves of the heads that train by epochs (none for closed-form classifiers). */
 function curvesOf(members: MemberResult[]): MemberCurve[] | undefined {
@@ -33,12 +37,12 @@ function curvesOf(members: MemberResult[]): MemberCurve[] | undefined {
 }
 
 /**
- * The run folder: the model bundle (manifest, heads, source files), split.json, skipped.json, metrics.json,
+ * The run folder: the model bundle (manifest and heads; its source files are already in), split.json, skipped.json, metrics.json,
  * the plots and report.md.
  */
-export async function writeRunFolder(outDir: string, { result, data, fitted, heads, files }: RunFolderInput): Promise<void> {
+export async function writeRunFolder(outDir: string, { result, data, fitted, heads, interpretation }: RunFolderInput): Promise<void> {
   mkdirSync(outDir, { recursive: true });
-  saveBundle(outDir, result.manifest, heads, files);
+  saveBundle(outDir, result.manifest, heads);
   const ids = (rows: number[]) => rows.map((i) => data.images[i].record.id);
   writeFileSync(join(outDir, 'split.json'), JSON.stringify({ info: data.split.info, train: ids(fitted.train), valid: ids(fitted.valid) }, null, 1));
   writeFileSync(join(outDir, 'skipped.json'), JSON.stringify(result.skipped, null, 2));
@@ -51,5 +55,13 @@ export async function writeRunFolder(outDir: string, { result, data, fitted, hea
     curves: curvesOf(members),
     titles: { confusion: `Validation confusion matrix (${members.length > 1 ? 'ensemble, ' : ''}TTA)` },
   });
-  await writeTrainingReport(outDir, { result, data, skipped: result.skipped, plots: plots.map((p) => basename(p)) });
+  writeFileSync(join(outDir, INTERPRETATION_JSON), JSON.stringify(interpretation.interpretation, null, 2));
+  if (interpretation.grid) writeFileSync(join(outDir, TOP_LOSSES_PNG), interpretation.grid);
+  await writeTrainingReport(outDir, {
+    result,
+    data,
+    skipped: result.skipped,
+    plots: plots.map((p) => basename(p)),
+    interpretation: { ...interpretation.interpretation, grid: interpretation.grid ? TOP_LOSSES_PNG : undefined },
+  });
 }

@@ -1,7 +1,8 @@
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { BackboneOverrides } from '../backbone/resolve.js';
 import { createSessionCache, type Device } from '../backbone/session.js';
-import type { MemberHeads } from '../bundle/bundle.js';
+import { writeBundleFiles, type MemberHeads } from '../bundle/bundle.js';
 import { ensembleFromManifest } from '../bundle/ensemble-from-bundle.js';
 import { MANIFEST_VERSION, type BundleManifest, type BundleMember, type MetricsSummary } from '../bundle/manifest.js';
 import type { ReadDatasetOptions } from '../dataset/read-dataset.js';
@@ -24,6 +25,7 @@ import { membersTable } from './members-table.js';
 import { prepareTrainingData, type PreparedData, type SplitOptions } from './prepare-data.js';
 import { checkRunFolder, defaultMembers } from './run-checks.js';
 import { withQueue, type QueueExtraction, type QueueOptions } from '../queue/queue-extraction.js';
+import { interpretValidation } from '../explain/top-losses.js';
 import { writeRunFolder } from './run-folder.js';
 
 export interface TrainOptions extends Partial<SplitOptions> {
@@ -131,6 +133,8 @@ async function trainWith(options: TrainOptions, queue: QueueExtraction | undefin
 
     const draft = draftManifest(options, data, targets, fitted, weights, seed);
     const heads: MemberHeads[] = fitted.members.map((m) => ({ head: m.main.head, extra: Object.fromEntries(Object.entries(m.extra).map(([t, h]) => [t, h.head])) }));
+    mkdirSync(outDir, { recursive: true });
+    writeBundleFiles(outDir, Object.assign({}, ...fitted.members.map((m) => m.trained.files ?? {})));
     const ensemble = await ensembleFromManifest(draft, heads, { ...context, bundleDir: outDir });
     const validImages = fitted.valid.map((i) => ({ record: data.images[i].record, contentHash: fitted.hashes[i] }));
     const validation = validImages.length ? await ensemble.evaluate(validImages, { progress: false }) : undefined;
@@ -164,7 +168,8 @@ async function trainWith(options: TrainOptions, queue: QueueExtraction | undefin
       timings: { scanSeconds, extractSeconds, fitSeconds, totalSeconds: 0 },
     };
     result.timings.totalSeconds = (performance.now() - started) / 1000;
-    await writeRunFolder(outDir, { result, data, fitted, heads, files: Object.assign({}, ...fitted.members.map((m) => m.trained.files ?? {})) });
+    const interpretation = await interpretValidation(ensemble, validation);
+    await writeRunFolder(outDir, { result, data, fitted, heads, interpretation });
     return result;
   } finally {
     memory.stop();

@@ -4,6 +4,7 @@ import type { SkippedImage } from '../dataset/scan.js';
 import { formatEvaluationMarkdown } from '../evaluate/report.js';
 import { formatResultsMarkdown } from '../evaluate/results-table.js';
 import { formatMarkdownTable, pct } from '../evaluate/table.js';
+import type { Interpretation } from '../explain/top-losses.js';
 import type { PreparedData } from './prepare-data.js';
 import type { TrainResult } from './train.js';
 
@@ -13,10 +14,27 @@ export interface TrainingReportInput {
   skipped: SkippedImage[];
   /** Plot files written into the run folder (relative names), linked from the report. */
   plots?: string[];
+  /** Top losses and most-confused pairs; `grid` names the top-losses PNG. */
+  interpretation?: Interpretation & { grid?: string };
+}
+
+function interpretationLines(i: Interpretation & { grid?: string }): string[] {
+  const lines = ['## Interpretation', ''];
+  if (i.grid) {
+    const how = i.heatmapMembers.length
+      ? `heatmaps: Grad-CAM of the predicted class from ${i.heatmapMembers.join(', ')}${i.heatmapLeftOut.length ? ` (left out, weights renormalised: ${i.heatmapLeftOut.map((l) => `${l.name}: ${l.reason}`).join('; ')})` : ''}`
+      : `no heatmaps (${i.heatmapLeftOut.map((l) => `${l.name}: ${l.reason}`).join('; ')})`;
+    lines.push(`The ${i.topLosses.length} validation images with the highest loss (predicted / actual, probability of the prediction, loss −ln p(actual)); ${how}.`, '', `![top losses](${i.grid})`, '');
+  }
+  lines.push('Most confused pairs (validation, ensemble with TTA):', '');
+  if (i.mostConfused.length) lines.push(formatMarkdownTable(['actual', 'predicted as', 'images'], i.mostConfused.map((p) => [p.actual, p.predicted, String(p.count)]), ['left', 'left', 'right']));
+  else lines.push('none: every validation image was classified correctly.');
+  lines.push('', 'Both are in `interpretation.json`.', '');
+  return lines;
 }
 
 /** The run folder's report.md: data, split, members table, validation metrics, plots, skipped files. */
-export async function writeTrainingReport(outDir: string, { result, data, skipped, plots = [] }: TrainingReportInput): Promise<void> {
+export async function writeTrainingReport(outDir: string, { result, data, skipped, plots = [], interpretation }: TrainingReportInput): Promise<void> {
   const { manifest, timings } = result;
   const info = data.split.info;
   const lines = [
@@ -50,6 +68,7 @@ export async function writeTrainingReport(outDir: string, { result, data, skippe
     lines.push(`Extra target **${t.name}** (${t.labels.length} classes): error rate ${pct(t.evaluation.errorRate)}, with TTA ${pct(t.evaluationTta.errorRate)}.`, '');
   }
   lines.push(formatEvaluationMarkdown(result.evaluation, 'Validation (ensemble, TTA)'), '');
+  if (interpretation) lines.push(...interpretationLines(interpretation));
   if (plots.length) lines.push('## Plots', '', ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${p}](${p})`), '');
   if (skipped.length) lines.push('## Skipped images', '', ...skipped.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
   writeFileSync(join(outDir, 'report.md'), lines.join('\n'));

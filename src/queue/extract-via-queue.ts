@@ -5,8 +5,8 @@ import { featureCacheKey, type ExtractItem, type ExtractOptions, type ExtractRes
 import { openFeatureStore, type FeatureEntry, type FeatureStore } from '../features/feature-store.js';
 import { recipeFromKey } from '../features/recipes.js';
 import { plainViews } from '../features/view-recipe.js';
-import { traceCacheKey, traceColumns, type TraceExtraction } from '../forensics/trace-features.js';
-import type { TraceSettings } from '../forensics/trace-options.js';
+import { concatenated, traceCacheKey, traceColumns, type TraceExtraction } from '../forensics/trace-features.js';
+import { singleSizeSettings, type TraceSettings } from '../forensics/trace-options.js';
 import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 import { LensembleError } from '../util/errors.js';
 import { runShards } from './coordinator.js';
@@ -118,7 +118,7 @@ export async function extractFeaturesViaQueue(connection: QueueConnection, setti
   return { store, computed, reused, failures: inputOrder(options.items, skipped), seconds: (performance.now() - started) / 1000 };
 }
 
-/** `extractTraceFeatures` on the queue's workers (EM traces of the untouched pixels; one record per image). */
+/** `extractTraceFeatures` on the queue's workers (EM traces of the untouched pixels; one record per image and N). */
 export async function extractTracesViaQueue(
   connection: QueueConnection,
   settings: QueueRunSettings,
@@ -127,6 +127,30 @@ export async function extractTracesViaQueue(
   options: { cacheDir: string; progress?: boolean; label?: string },
 ): Promise<TraceExtraction> {
   const started = performance.now();
+  // Each kernel size has its own cache (as locally), so each is its own queue run; the records are concatenated.
+  const parts = [];
+  for (const n of traces.kernelSizes) parts.push(await tracesOfOneSize(connection, settings, items, singleSizeSettings(traces, n), options));
+  const store = concatenated(parts.map((p) => p.store));
+  const { columns, names } = traceColumns(traces);
+  const failures = parts.flatMap((p) => p.failures).filter((f, i, all) => all.findIndex((x) => x.path === f.path) === i);
+  return {
+    store,
+    features: selectColumns(store, columns),
+    names,
+    computed: Math.max(...parts.map((p) => p.computed)),
+    reused: Math.min(...parts.map((p) => p.reused)),
+    failures: inputOrder(items, failures),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function tracesOfOneSize(
+  connection: QueueConnection,
+  settings: QueueRunSettings,
+  items: ExtractItem[],
+  traces: TraceSettings,
+  options: { cacheDir: string; progress?: boolean; label?: string },
+) {
   const store = openFeatureStore(options.cacheDir, traceCacheKey(traces));
   const wanted = wantedViews(items, [0]);
   const reused = wanted.filter(({ item }) => store.has(item.contentHash, 0)).length;
@@ -148,6 +172,5 @@ export async function extractTracesViaQueue(
       computed += appendNew(store, result, shard);
     },
   });
-  const { columns, names } = traceColumns(traces);
-  return { store, features: selectColumns(store, columns), names, computed, reused, failures: inputOrder(items, skipped), seconds: (performance.now() - started) / 1000 };
+  return { store, computed, reused, failures: skipped };
 }

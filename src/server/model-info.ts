@@ -28,6 +28,8 @@ export interface ModelInfo {
   lensembleVersion: string;
   /** How this server runs the model. */
   serving: { tta: boolean; device: string; maxBytes: number };
+  /** Members whose Grad-CAM maps `?explain=1` mixes, and those left out (why). */
+  heatmaps?: { members: string[]; leftOut: { name: string; reason: string }[] };
 }
 
 /** What `GET /api/model` returns: labels, members and validation metrics from the bundle's manifest. */

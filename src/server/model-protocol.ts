@@ -9,6 +9,14 @@ export interface ModelWorkerConfig extends ClassifyOptions {
 export interface ModelRequest {
   id: number;
   images: IdentifiedImage[];
+  /** Add Grad-CAM heatmaps (`explanation`) to the predictions. */
+  explain?: boolean;
+}
+
+/** Which members make heatmaps (the rest, and why not). */
+export interface HeatmapSupport {
+  members: string[];
+  leftOut: { name: string; reason: string }[];
 }
 
 export interface SerializedError {
@@ -17,7 +25,7 @@ export interface SerializedError {
 }
 
 export type ModelReply =
-  | { type: 'ready' }
+  | { type: 'ready'; heatmaps: HeatmapSupport }
   | { type: 'failed'; error: SerializedError }
   | { type: 'result'; id: number; result: ClassifyResult }
   | { type: 'error'; id: number; error: SerializedError };

@@ -2,12 +2,14 @@ import type { Worker } from 'node:worker_threads';
 import type { IdentifiedImage } from '../dataset/identify.js';
 import { LensembleError } from '../util/errors.js';
 import type { ClassifyResult } from './classify.js';
-import type { ModelReply, ModelRequest, ModelWorkerConfig, SerializedError } from './model-protocol.js';
+import type { HeatmapSupport, ModelReply, ModelRequest, ModelWorkerConfig, SerializedError } from './model-protocol.js';
 import { siblingModule, startModuleWorker } from '../util/worker-module.js';
 
 /** The model running in a worker thread (see model-worker.ts). */
 export interface ModelThread {
-  classify(images: IdentifiedImage[]): Promise<ClassifyResult>;
+  classify(images: IdentifiedImage[], options?: { explain?: boolean }): Promise<ClassifyResult>;
+  /** Which members make heatmaps (as the worker reported when it loaded the model). */
+  heatmaps: HeatmapSupport;
   /** Stops the worker (a classification in progress is abandoned). */
   close(): Promise<void>;
 }
@@ -20,13 +22,14 @@ interface Pending {
 const asError = (e: SerializedError): Error => (e.name === 'LensembleError' || e.name === 'ImageReadError' ? new LensembleError(e.message) : new Error(e.message));
 
 /** Starts a worker and waits until it has loaded the model: a bundle or backbone problem rejects here. */
-function spawn(config: ModelWorkerConfig, pending: Map<number, Pending>, onExit: (worker: Worker) => void): Promise<Worker> {
+function spawn(config: ModelWorkerConfig, pending: Map<number, Pending>, onExit: (worker: Worker) => void, onReady: (heatmaps: HeatmapSupport) => void): Promise<Worker> {
   const worker = startModuleWorker(siblingModule(import.meta.url, 'model-worker'), { workerData: config });
   return new Promise((resolve, reject) => {
     let ready = false;
     worker.on('message', (message: ModelReply) => {
       if (message.type === 'ready') {
         ready = true;
+        onReady(message.heatmaps);
         resolve(worker);
       } else if (message.type === 'failed') {
         reject(asError(message.error));
@@ -60,12 +63,13 @@ export async function startModelThread(config: ModelWorkerConfig): Promise<Model
   let closed = false;
   let live: Worker | undefined;
   let starting: Promise<Worker> | undefined;
+  let heatmaps: HeatmapSupport = { members: [], leftOut: [] };
   const onExit = (worker: Worker) => {
     if (live === worker) live = undefined;
   };
   const ensure = (): Promise<Worker> => {
     if (live) return Promise.resolve(live);
-    starting ??= spawn(config, pending, onExit).then(
+    starting ??= spawn(config, pending, onExit, (h) => (heatmaps = h)).then(
       (worker) => {
         starting = undefined;
         live = worker;
@@ -81,13 +85,16 @@ export async function startModelThread(config: ModelWorkerConfig): Promise<Model
   await ensure();
 
   return {
-    async classify(images) {
+    get heatmaps() {
+      return heatmaps;
+    },
+    async classify(images, options = {}) {
       if (closed) throw new Error('the model is closed');
       const worker = await ensure();
       return new Promise<ClassifyResult>((resolve, reject) => {
         const id = nextId++;
         pending.set(id, { resolve, reject });
-        const request: ModelRequest = { id, images };
+        const request: ModelRequest = { id, images, explain: options.explain };
         worker.postMessage(request);
       });
     },

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel, type Model } from '../bundle/load-model.js';
+import { heatmapSupport } from '../explain/explain-images.js';
 import { classifyImages } from './classify.js';
 import { serializeError, type ModelReply, type ModelRequest, type ModelWorkerConfig } from './model-protocol.js';
 
@@ -16,7 +17,7 @@ const reply = (message: ModelReply) => port.postMessage(message);
 let model: Model | undefined;
 try {
   model = await loadModel(config.model, { device: config.device, cacheDir: config.cacheDir, batchSize: config.batchSize, progress: false, openNow: true });
-  reply({ type: 'ready' });
+  reply({ type: 'ready', heatmaps: heatmapSupport(model.ensemble.members) });
 } catch (err) {
   reply({ type: 'failed', error: serializeError(err) });
 }
@@ -24,7 +25,7 @@ try {
 if (model) {
   const loaded = model;
   port.on('message', (request: ModelRequest) => {
-    classifyImages(loaded, request.images, { tta: config.tta }).then(
+    classifyImages(loaded, request.images, { tta: config.tta, explain: request.explain }).then(
       (result) => reply({ type: 'result', id: request.id, result }),
       (err: unknown) => reply({ type: 'error', id: request.id, error: serializeError(err) }),
     );

@@ -27,6 +27,9 @@ form { margin: 0 0 1rem; }
 .actions { display: flex; gap: .75rem; align-items: center; margin-top: .75rem; flex-wrap: wrap; }
 button { font: inherit; padding: .4rem .9rem; border-radius: 8px; border: 1px solid var(--line); background: var(--card); color: var(--text); cursor: pointer; }
 button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+.toggle { display: inline-flex; gap: .4rem; align-items: center; cursor: pointer; }
+.toggle[hidden] { display: none; }
+.card .flip { grid-column: 1 / -1; justify-self: start; font-size: .85rem; padding: .2rem .6rem; margin-top: .4rem; }
 #status { min-height: 1.5em; margin: 0; }
 #results { list-style: none; padding: 0; margin: 0; display: grid; gap: 1rem; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: .9rem; display: grid;
@@ -59,6 +62,8 @@ export const PAGE_SCRIPT = `
   const status = document.getElementById('status');
   const modelBox = document.getElementById('model');
   const clear = document.getElementById('clear');
+  const explain = document.getElementById('explain');
+  const explainBox = document.getElementById('explain-box');
   let maxBytes = 20 * 1024 * 1024;
   let maxFiles = 32;
 
@@ -76,6 +81,7 @@ export const PAGE_SCRIPT = `
   fetch('api/model').then((r) => r.json()).then((info) => {
     maxBytes = info.serving.maxBytes;
     maxFiles = Math.min(32, info.serving.maxFiles || 32);
+    if (info.heatmaps && info.heatmaps.members.length) explainBox.hidden = false;
     const v = info.validation;
     const extra = Object.keys(info.extraTargets || {});
     modelBox.replaceChildren(
@@ -114,6 +120,8 @@ export const PAGE_SCRIPT = `
     const body = el('p', { class: 'pending', text: 'Waiting…' });
     const item = el('li', { class: 'card' }, [img, el('p', { class: 'name', text: name }), body]);
     item.dataset.url = url;
+    item.dataset.name = name;
+    item.dataset.state = 'pending';
     return {
       item,
       show(prediction) {
@@ -122,10 +130,32 @@ export const PAGE_SCRIPT = `
           parts.push(el('p', { class: 'target' }, [el('strong', { text: target + ': ' }), t.label + ' (' + pct(t.confidence) + ')']));
           if (t.probabilities) parts.push(bars(t.probabilities, t.label));
         }
+        const overlay = prediction.explanation && prediction.explanation.overlay;
+        if (overlay) {
+          // The card shows the heatmap over the photo; its button flips between the two.
+          const flip = el('button', { class: 'flip', type: 'button', 'aria-pressed': 'true', text: 'Heatmap: on' });
+          const showHeatmap = (on) => {
+            img.src = on ? overlay : url;
+            item.dataset.heatmap = on ? 'shown' : 'hidden';
+            flip.setAttribute('aria-pressed', String(on));
+            flip.textContent = 'Heatmap: ' + (on ? 'on' : 'off');
+          };
+          flip.addEventListener('click', () => showHeatmap(item.dataset.heatmap !== 'shown'));
+          parts.push(flip);
+          showHeatmap(true);
+        } else if (prediction.explanation && prediction.explanation.unavailable) {
+          parts.push(el('p', { class: 'target muted', text: prediction.explanation.unavailable }));
+        }
         body.replaceWith(...parts);
         img.alt = name + ': ' + prediction.label;
+        item.dataset.label = prediction.label;
+        item.dataset.state = 'done';
       },
-      fail(reason) { body.replaceWith(el('p', { class: 'error', text: 'Not classified: ' + reason })); },
+      fail(reason) {
+        item.dataset.state = 'error';
+        item.dataset.error = reason;
+        body.replaceWith(el('p', { class: 'error', text: 'Not classified: ' + reason }));
+      },
     };
   }
 
@@ -156,7 +186,7 @@ export const PAGE_SCRIPT = `
     for (const item of batch) data.append('file', item.file, item.name);
     let reply;
     try {
-      const response = await fetch('api/predict', { method: 'POST', body: data });
+      const response = await fetch(explain.checked ? 'api/predict?explain=1' : 'api/predict', { method: 'POST', body: data });
       reply = await response.json().catch(() => ({ error: 'HTTP ' + response.status }));
     } catch (err) {
       reply = { error: 'the server could not be reached' };

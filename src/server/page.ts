@@ -39,6 +39,7 @@ export function renderPage(title: string): Page {
     <div class="actions">
       <button id="submit" type="submit">Classify</button>
       <button id="clear" type="button">Clear results</button>
+      <label class="toggle" id="explain-box" hidden><input id="explain" type="checkbox"> Heatmaps: where the model looked</label>
       <p id="status" role="status" aria-live="polite"></p>
     </div>
   </form>

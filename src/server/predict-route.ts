@@ -52,7 +52,8 @@ export async function handlePredict(ctx: PredictRouteContext, req: IncomingMessa
     const uploads = await receiveUploads(req, url, { dir, maxBytes: ctx.limits.maxBytes, maxFiles: ctx.limits.maxFiles, accept });
     const screened = await screenUploads(uploads, ctx.limits);
     if (screened.images.length === 0) throw nothingToPredict(screened.skipped);
-    const result = await ctx.queue.run(async () => (clientGone ? undefined : ctx.model.classify(screened.images)));
+    const explain = ['1', 'true', 'yes'].includes(url.searchParams.get('explain') ?? '');
+    const result = await ctx.queue.run(async () => (clientGone ? undefined : ctx.model.classify(screened.images, { explain })));
     if (!result) return undefined; // the client has gone: nothing to answer
     const skipped = [...screened.skipped, ...result.skipped];
     if (result.predictions.length === 0) throw nothingToPredict(skipped);

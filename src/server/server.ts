@@ -98,7 +98,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     tempRoot,
     limits,
     maxWaiting: options.maxWaiting ?? 32,
-    info: { ...describeModel(bundle, { tta, device, maxBytes: limits.maxBytes }), serving: { tta, device, ...limits } },
+    info: { ...describeModel(bundle, { tta, device, maxBytes: limits.maxBytes }), serving: { tta, device, ...limits }, heatmaps: model.heatmaps },
     page: renderPage(basename(bundle.dir)),
     log,
     stopping: () => stopping,

@@ -94,6 +94,7 @@ export function loadedBackboneSource(
     async open() {
       await open();
     },
+    network: { modelPath: backbone.modelPath, spec: backbone.spec, preprocess, session: open },
     extract: (items, options) =>
       extractBackboneViews(backbone, open, { preprocess, cacheRoot: context.cacheDir, batchSize: context.batchSize, progress: options.progress ?? context.progress }, items, {
         tta: options.tta,

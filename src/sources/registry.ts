@@ -1,5 +1,6 @@
 import { LensembleError } from '../util/errors.js';
 import { backboneSource } from './backbone-source.js';
+import { finetuneSource } from './finetune-source.js';
 import type { SourceKind } from './source-kind.js';
 import { tracesSource } from './traces-source.js';
 
@@ -7,7 +8,7 @@ import { tracesSource } from './traces-source.js';
  * Every kind of member source, most specific first: the first that claims a member takes it. A new kind is
  * one module plus one line here (or a `registerSourceKind` call from a program that adds its own).
  */
-const kinds: SourceKind[] = [tracesSource, backboneSource];
+const kinds: SourceKind[] = [tracesSource, finetuneSource, backboneSource];
 
 export function registerSourceKind(kind: SourceKind): void {
   if (kinds.some((k) => k.kind === kind.kind)) throw new Error(`source kind "${kind.kind}" is already registered`);

@@ -1,7 +1,10 @@
 import type { z } from 'zod';
 import type { BackboneOverrides } from '../backbone/resolve.js';
-import type { Device, SessionCache } from '../backbone/session.js';
+import type { BackboneSession, Device, SessionCache } from '../backbone/session.js';
+import type { BackboneSpec } from '../backbone/spec.js';
+import type { PreprocessSpec } from '../images/preprocess-spec.js';
 import type { SkippedImage } from '../dataset/scan.js';
+import type { FittedHead } from '../ensemble/fit-heads.js';
 import type { TtaSettings } from '../ensemble/tta.js';
 import type { ExtractItem } from '../features/extract.js';
 import type { FeatureStore } from '../features/feature-store.js';
@@ -86,6 +89,8 @@ export interface TrainedSource {
   toManifest(training: { features: FeatureStore; hashes: string[]; y: Int32Array; labels: string[] }): SourceEntry;
   /** Extra files that belong in the bundle (name relative to the bundle folder → bytes). */
   files?: Record<string, Uint8Array>;
+  /** The head trained together with the source (a fine-tuned backbone's), used when the member's head kind matches. */
+  head?: FittedHead;
 }
 
 /** A source ready to compute features of new images (sessions opened on first need, kept until close). */
@@ -96,6 +101,19 @@ export interface LoadedSource {
   extract(items: ExtractItem[], options: { tta?: TtaSettings; label: string; progress?: boolean }): Promise<SourceFeatures>;
   /** Opens what the source needs (e.g. its backbone session) now, so a server can fail before it listens. */
   open(): Promise<void>;
+  /** The ONNX network behind the features, for sources that run one (heatmaps and `lensemble export` use it). */
+  network?: SourceNetwork;
+}
+
+/** An ONNX model that turns an image, preprocessed as `preprocess` says, into the member's features. */
+export interface SourceNetwork {
+  /** The ONNX file (its graph is copied into exported models). */
+  modelPath: string;
+  /** Input and output names, pooling and the spatial feature-map output (`mapOutput`), if any. */
+  spec: BackboneSpec;
+  preprocess: PreprocessSpec;
+  /** The member's session (opened on first need, shared with feature extraction). */
+  session(): Promise<BackboneSession>;
 }
 
 /** A source's manifest entry: its kind plus whatever that kind stores. */

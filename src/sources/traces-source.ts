@@ -2,15 +2,31 @@ import { z } from 'zod';
 import type { LoadedBundle, LoadedMember } from '../bundle/bundle.js';
 import type { ExtractItem } from '../features/extract.js';
 import { extractTraceFeatures } from '../forensics/trace-features.js';
-import { traceOptionsSchema, type TraceSettings } from '../forensics/trace-options.js';
+import { defaultKernelSizes, traceOptionsFields, traceOptionsSchema, type TraceSettings } from '../forensics/trace-options.js';
 import { columnMeans } from '../util/matrix.js';
 import { gatherFeatures } from '../features/gather.js';
 import type { LoadedSource, SourceContext, SourceDescription, SourceEntry, SourceKind } from './source-kind.js';
 
-/** The EM settings a member takes; the EM's own seed is `emSeed` (a member's `seed` seeds its head). */
-export const tracesSettingsSchema = traceOptionsSchema
-  .omit({ seed: true })
-  .extend({ emSeed: traceOptionsSchema.shape.seed.describe('seed of the random initial kernels') });
+const kernelSizeList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split('+').map(Number) : typeof v === 'number' ? [v] : v),
+  traceOptionsFields.shape.kernelSizes,
+);
+
+/**
+ * The EM settings a member takes (`traces,kernelSize=3` or `traces,kernelSizes=3+5`; neither: the default sizes);
+ * the EM's own seed is `emSeed`, since a member's `seed` seeds its head.
+ */
+export const tracesSettingsSchema = traceOptionsFields.omit({ seed: true }).extend({
+  kernelSize: traceOptionsFields.shape.kernelSize.optional().describe(`one kernel size N (default: N = ${defaultKernelSizes.join(' + ')})`),
+  kernelSizes: kernelSizeList.optional().describe('several kernel sizes, concatenated: 3+5'),
+  sigma0: traceOptionsFields.shape.sigma0.describe('initial σ of the correlated pixels'),
+  p0: traceOptionsFields.shape.p0.describe('density of the outlier model (1/256)'),
+  tolerance: traceOptionsFields.shape.tolerance.describe('stop when max |Δk| falls below this'),
+  maxIterations: traceOptionsFields.shape.maxIterations.describe('EM iterations at most'),
+  appendSigma: traceOptionsFields.shape.appendSigma.describe("append each channel's final σ"),
+  appendIterations: traceOptionsFields.shape.appendIterations.describe("append each channel's iteration count"),
+  emSeed: traceOptionsFields.shape.seed.describe('seed of the random initial kernels'),
+});
 type TracesSettings = z.infer<typeof tracesSettingsSchema>;
 
 export const tracesEntrySchema = z.object({
@@ -40,7 +56,7 @@ function traceSettingsOf(settings: TracesSettings): TraceSettings {
 }
 
 function describeTraces(traces: TraceSettings): SourceDescription {
-  return { arch: `em-traces N=${traces.kernelSize}`, imageSize: 'full', resize: '-', backbone: null, inputSize: null };
+  return { arch: `em-traces N=${traces.kernelSizes.join('+')}`, imageSize: 'full', resize: '-', backbone: null, inputSize: null };
 }
 
 async function extract(items: ExtractItem[], traces: TraceSettings, context: SourceContext, label?: string) {
@@ -63,7 +79,7 @@ export const tracesSource: SourceKind = {
   augmentable: false,
   defaultHead: 'random-forest',
   describe: (entry) => describeTraces((entry as TracesEntry).traces),
-  nameParts: (settings) => ['traces', `n${(settings as TracesSettings).kernelSize}`],
+  nameParts: (settings) => ['traces', `n${traceSettingsOf(settings as TracesSettings).kernelSizes.join('+')}`],
 
   async train(raw, _member, images, context) {
     const traces = traceSettingsOf(raw as TracesSettings);

@@ -11,7 +11,7 @@ import { formatResultsText } from '../../evaluate/results-table.js';
 import { formatTable, pct } from '../../evaluate/table.js';
 import { explainTraceDecision } from '../../forensics/explain.js';
 import { iterationColumns, extractTraceFeatures } from '../../forensics/trace-features.js';
-import { traceOptionsSchema } from '../../forensics/trace-options.js';
+import { defaultKernelSizes, defaultTraceFeatures, traceOptionsSchema, type TraceSettings } from '../../forensics/trace-options.js';
 import { kernelHeatmapSpec } from '../../report/kernel-plot.js';
 import { renderPlot } from '../../report/plots.js';
 import { train } from '../../pipeline/train.js';
@@ -23,24 +23,48 @@ import { withQueue } from '../../queue/queue-extraction.js';
 const classifiers = ['random-forest', 'svm', 'knn', 'lda'] as const;
 
 interface TraceFlags extends OutputFlags, QueueFlags {
-  kernelSize: number;
+  kernelSize?: number;
+  kernelSizes?: number[];
   appendSigma?: boolean;
   appendIterations?: boolean;
   traceSeed: number;
   cacheDir?: string;
 }
 
+function parseKernelSizes(text: string): number[] {
+  const parse = parseNumberOption('--kernel-sizes', { integer: true, min: 2, max: 15 });
+  return text.split(',').map((part) => parse(part.trim()));
+}
+
+const onOff = (on: boolean) => (on ? 'on' : 'off');
+
 function addTraceOptions(cmd: Command): Command {
   return addQueueOptions(cmd)
-    .option('-n, --kernel-size <n>', 'kernel size N (3, 4, 5, 7…); even N uses offsets −N/2 … N/2−1', parseNumberOption('--kernel-size', { integer: true, min: 2, max: 15 }), 3)
-    .option('--append-sigma', "append each channel's final σ to the features")
-    .option('--append-iterations', "append each channel's EM iteration count to the features")
+    .option('-n, --kernel-size <n>', `kernel size N (3, 4, 5, 7…); even N uses offsets −N/2 … N/2−1 (default ${defaultKernelSizes.join(',')})`, parseNumberOption('--kernel-size', { integer: true, min: 2, max: 15 }))
+    .option('--kernel-sizes <list>', 'several kernel sizes, e.g. 3,5: each N\'s kernels (and σ/iterations) concatenated', parseKernelSizes)
+    .option('--append-sigma', `append each channel's final σ to the features (default ${onOff(defaultTraceFeatures.appendSigma)})`)
+    .option('--no-append-sigma', "leave each channel's σ out of the features")
+    .option('--append-iterations', `append each channel's EM iteration count to the features (default ${onOff(defaultTraceFeatures.appendIterations)})`)
+    .option('--no-append-iterations', "leave each channel's iteration count out of the features")
     .option('--trace-seed <n>', 'seed of the random initial kernels', parseNumberOption('--trace-seed', { integer: true, min: 0 }), 0)
     .option('--cache-dir <dir>', 'feature cache folder (default: $LENSEMBLE_CACHE or ~/.cache/lensemble)');
 }
 
+/** The trace settings the flags ask for; what they leave out takes the defaults of trace-options.ts. */
+function traceSettingsOf(flags: TraceFlags): TraceSettings {
+  if (flags.kernelSize !== undefined && flags.kernelSizes !== undefined) throw new LensembleError('give --kernel-size or --kernel-sizes, not both');
+  return traceOptionsSchema.parse({
+    ...(flags.kernelSize !== undefined ? { kernelSize: flags.kernelSize } : {}),
+    ...(flags.kernelSizes !== undefined ? { kernelSizes: flags.kernelSizes } : {}),
+    ...(flags.appendSigma !== undefined ? { appendSigma: flags.appendSigma } : {}),
+    ...(flags.appendIterations !== undefined ? { appendIterations: flags.appendIterations } : {}),
+    seed: flags.traceSeed,
+  });
+}
+
 function traceMemberFields(flags: TraceFlags): Record<string, unknown> {
-  return { kernelSize: flags.kernelSize, appendSigma: flags.appendSigma ?? false, appendIterations: flags.appendIterations ?? false, emSeed: flags.traceSeed };
+  const { kernelSizes, appendSigma, appendIterations, seed } = traceSettingsOf(flags);
+  return { kernelSizes, appendSigma, appendIterations, emSeed: seed };
 }
 
 export function registerTraces(program: Command): void {
@@ -58,7 +82,7 @@ export function registerTraces(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no progress bar')
     .action(async (flags: TraceFlags & { data: string; csv?: string }) => {
-      const options = traceOptionsSchema.parse({ kernelSize: flags.kernelSize, appendSigma: flags.appendSigma ?? false, appendIterations: flags.appendIterations ?? false, seed: flags.traceSeed });
+      const options = traceSettingsOf(flags);
       const extract = { cacheDir: flags.cacheDir ?? defaultCacheDir(), progress: progressFor(flags) };
       const { identified, result } = await withQueue(queueOptions(flags, makeLogger({ quiet: flags.quiet || flags.json })), async (queue) => {
         const identified = await identifyImages((await readDataset(flags.data)).records);
@@ -92,7 +116,7 @@ export function registerTraces(program: Command): void {
       }
       if (skipped.length) process.stderr.write(formatSkipped(skipped) + '\n');
       process.stdout.write(
-        `EM traces N=${options.kernelSize}: ${summary.images} images (${summary.computed} computed, ${summary.fromCache} from cache) in ${summary.seconds.toFixed(1)} s\n` +
+        `EM traces N=${options.kernelSizes.join('+')}: ${summary.images} images (${summary.computed} computed, ${summary.fromCache} from cache) in ${summary.seconds.toFixed(1)} s\n` +
           `  ${summary.features} features per image; mean ${summary.meanIterations.toFixed(1)} EM iterations per channel (max ${summary.maxIterations}), ` +
           `${pct(summary.convergedChannels, 1)} of channels converged before ${options.maxIterations}\n` +
           (flags.csv ? `  written to ${flags.csv}\n` : ''),
@@ -149,7 +173,7 @@ export function registerTraces(program: Command): void {
       const loaded = tracesMemberOf(bundle);
       if (!loaded) throw new LensembleError('this model has no traces member to explain', bundle.dir);
       const explanation = await explainTraceDecision(image, loaded.entry, loaded.head, bundle.manifest.labels);
-      const n = loaded.entry.traces.kernelSize;
+      const n = loaded.entry.traces.kernelSizes.join('+');
       const probs = Object.entries(explanation.probabilities).map(([l, p]) => `${l} ${pct(p, 1)}`).join(', ');
       const picture = await renderPlot(kernelHeatmapSpec(explanation.cells, `EM kernels (N=${n}) of ${image.split('/').pop()}`, `${loaded.member.name}: ${explanation.label} (${probs})`), flags.out);
       if (flags.json) {

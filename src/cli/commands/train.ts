@@ -37,6 +37,8 @@ interface TrainFlags extends OutputFlags, QueueFlags {
   cropPct?: number;
   interpolation?: (typeof interpolations)[number];
   head?: (typeof headKinds)[number];
+  finetune?: number;
+  trainable?: string;
   epochs?: number;
   lr?: number;
   wd?: number;
@@ -60,6 +62,8 @@ interface TrainFlags extends OutputFlags, QueueFlags {
 export function membersFromFlags(flags: TrainFlags, log: (line: string) => void = () => {}): MemberSpec[] {
   const defaults: Record<string, unknown> = stripUndefined({
     head: flags.head,
+    finetune: flags.finetune,
+    trainable: flags.trainable,
     views: flags.views,
     tta: flags.tta,
     size: flags.size,
@@ -121,6 +125,8 @@ export function registerTrain(program: Command): void {
     .option('--views <k>', 'augmented views per training image (fastai aug_transforms: flip, rotate ±10°, zoom 1–1.1, warp 0.2, lighting 0.2, random-resized crop 0.75); default 4, 0 = plain only', parseNumberOption('--views', { integer: true, min: 0, max: 64 }))
     .option('--tta <kind>', 'test-time augmentation: fastai (4 augmented passes, 0.75·mean + 0.25·plain) | flip | none (default fastai)', parseChoice('--tta', ttaKinds))
     .option('--head <kind>', `classifier head: ${headKinds.join(' | ')} (default mlp; random-forest for traces members; parameters: \`lensemble heads\`)`, parseChoice('--head', headKinds))
+    .option('--finetune <epochs>', "fine-tune every backbone member for this many epochs (fastai's fine_tune: head first, then everything, one cycle, discriminative lrs); a member's own finetune= wins", parseNumberOption('--finetune', { integer: true, min: 1 }))
+    .option('--trainable <what>', 'what fine-tuning trains: all, or last:K (the last K blocks, on cached activations of the frozen rest)')
     .option('--epochs <n>', 'maximum training epochs of the head (early stopping on validation loss may end sooner)', parseNumberOption('--epochs', { integer: true, min: 1 }))
     .option('--lr <rate>', 'peak learning rate of the one-cycle schedule (default: found with the learning-rate finder)', parseNumberOption('--lr', { min: 0 }))
     .option('--wd <decay>', 'AdamW weight decay', parseNumberOption('--wd', { min: 0 }))

@@ -1,0 +1,169 @@
+// Gradient rule of Conv (2-D; dense, grouped and depthwise; strides, pads incl. asymmetric and auto_pad,
+// dilations). Each gradient has the formulation that measured fastest in onnxruntime (bench/grad-formulations-bench.ts).
+import { attrInt, attrInts } from '../attributes.js';
+import type { GraphBuilder } from '../graph-builder.js';
+import type { GradContext, GradientRule } from './rule.js';
+import { isTrivialWindow, readWindow, transposePads, type Window } from './window.js';
+
+interface ConvShape {
+  n: number;
+  c: number;
+  m: number;
+  group: number;
+  w: Window;
+}
+
+function convShape(ctx: GradContext): ConvShape {
+  const [x, weight] = ctx.node.input!;
+  const xDims = ctx.dims(x);
+  const wDims = ctx.dims(weight);
+  if (xDims.length !== 4) throw ctx.fail(`input has rank ${xDims.length}; the gradient rule covers 2-D convolutions`);
+  const kernel = attrInts(ctx.node, 'kernel_shape') ?? wDims.slice(2);
+  return { n: xDims[0], c: xDims[1], m: wDims[0], group: attrInt(ctx.node, 'group', 1), w: readWindow(ctx, kernel) };
+}
+
+/** dX for a 1×1 stride-1 unpadded dense conv: one MatMul of Wᵀ with dY. */
+function pointwiseInputGrad(b: GraphBuilder, s: ConvShape, weight: string, dY: string): string {
+  const [h, w] = s.w.inSize;
+  const wT = b.transpose(b.reshape(weight, [s.m, s.c]), [1, 0]);
+  return b.reshape(b.op('MatMul', [wT, b.reshape(dY, [s.n, s.m, h * w])]), [s.n, s.c, h, w]);
+}
+
+/**
+ * dW for a 1×1 stride-1 unpadded dense conv, Σₙ dYₙ·Xₙᵀ. At large spatial sizes: one batched MatMul and a sum
+ * over the batch (the [N, M, C] products are small next to the activations). At small ones (late layers, where
+ * 4·M·C exceeds HW·(M + C), measured): both operands transposed to channel-major and one Gemm over N·HW, which avoids the
+ * big per-image products and the tiny-K GEMMs.
+ */
+function pointwiseWeightGrad(b: GraphBuilder, s: ConvShape, x: string, dY: string): string {
+  const [h, w] = s.w.inSize;
+  const hw = h * w;
+  if (4 * s.m * s.c > hw * (s.m + s.c)) {
+    const dYT = b.reshape(b.transpose(b.reshape(dY, [s.n, s.m, hw]), [1, 0, 2]), [s.m, s.n * hw]);
+    const xT = b.reshape(b.transpose(b.reshape(x, [s.n, s.c, hw]), [1, 0, 2]), [s.c, s.n * hw]);
+    return b.reshape(b.op('Gemm', [dYT, xT], { transB: 1 }), [s.m, s.c, 1, 1]);
+  }
+  const xT = b.transpose(b.reshape(x, [s.n, s.c, hw]), [0, 2, 1]);
+  const perImage = b.op('MatMul', [b.reshape(dY, [s.n, s.m, hw]), xT]);
+  return b.reshape(b.reduceSum(perImage, [0], false), [s.m, s.c, 1, 1]);
+}
+
+/** dX by ConvTranspose with the forward weights, pads chosen to land exactly on the input size. */
+function transposedInputGrad(b: GraphBuilder, s: ConvShape, weight: string, dY: string): string {
+  const { pads, outputPadding } = transposePads(s.w);
+  return b.op('ConvTranspose', [dY, weight], {
+    group: s.group,
+    strides: s.w.strides,
+    dilations: s.w.dilations,
+    kernel_shape: s.w.kernel,
+    pads,
+    output_padding: outputPadding.some((p) => p > 0) ? outputPadding : undefined,
+  });
+}
+
+/** The kernel rotated by 180° and with input/output channels swapped per group: [C, M/g, kh, kw]. */
+function flippedTransposedKernel(b: GraphBuilder, s: ConvShape, weight: string): string {
+  const [kh, kw] = s.w.kernel;
+  const flipped = b.op('Slice', [weight, b.int64([-1, -1]), b.int64([-(2 ** 62), -(2 ** 62)]), b.int64([2, 3]), b.int64([-1, -1])]);
+  if (s.c === s.group && s.m === s.group) return flipped;
+  const g = s.group;
+  const swapped = b.transpose(b.reshape(flipped, [g, s.m / g, s.c / g, kh, kw]), [0, 2, 1, 3, 4]);
+  return b.reshape(swapped, [s.c, s.m / g, kh, kw]);
+}
+
+/**
+ * dX of a stride-1 conv as a plain Conv of dY with the flipped kernel (2.5× faster than ConvTranspose for
+ * depthwise kernels in onnxruntime): begin pad (k−1)·d − p_begin, end pad (k−1)·d − p_end.
+ */
+function flippedInputGrad(b: GraphBuilder, s: ConvShape, weight: string, dY: string): string {
+  const reach = s.w.kernel.map((k, i) => (k - 1) * s.w.dilations[i]);
+  const pads = [...reach.map((r, i) => r - s.w.padBegin[i]), ...reach.map((r, i) => r - s.w.padEnd[i])];
+  return b.op('Conv', [dY, flippedTransposedKernel(b, s, weight)], { group: s.group, dilations: s.w.dilations, pads });
+}
+
+/** Whether dX can be a stride-1 Conv: unit strides and pads no wider than the kernel reach. */
+const flippable = (w: Window): boolean =>
+  w.strides.every((st) => st === 1) && w.kernel.every((k, i) => w.padBegin[i] <= (k - 1) * w.dilations[i] && w.padEnd[i] <= (k - 1) * w.dilations[i]);
+
+/** Pads for the weight-gradient correlation of X with dY (dilated by the stride): as few as cover every tap. */
+function weightGradPads(w: Window): number[] {
+  const { pads } = transposePads(w);
+  return pads;
+}
+
+/** Crops a [.., .., kh', kw'] correlation result to the kernel size when the input had rows no window used. */
+function cropToKernel(b: GraphBuilder, value: string, dims: number[], kernel: number[]): string {
+  if (dims[2] === kernel[0] && dims[3] === kernel[1]) return value;
+  return b.op('Slice', [value, b.int64([0, 0]), b.int64(kernel), b.int64([2, 3])]);
+}
+
+function correlationSize(w: Window, pads: number[], axis: number): number {
+  const rank = w.inSize.length;
+  const taps = w.strides[axis] * (w.outSize[axis] - 1) + 1;
+  return Math.floor((w.inSize[axis] + pads[axis] + pads[axis + rank] - taps) / w.dilations[axis]) + 1;
+}
+
+/**
+ * dW when every group has one input channel (depthwise, with or without a channel multiplier): the batch joins
+ * the channels ([1, N·C, H, W]) and dY becomes the kernel ([N·M, 1, Ho, Wo]), so one grouped Conv computes every
+ * image's per-channel correlation without a transpose; a sum over the batch follows.
+ */
+function depthwiseWeightGrad(b: GraphBuilder, s: ConvShape, x: string, dY: string): string {
+  const [h, w] = s.w.inSize;
+  const [ho, wo] = s.w.outSize;
+  const pads = weightGradPads(s.w);
+  const corr = b.op('Conv', [b.reshape(x, [1, s.n * s.c, h, w]), b.reshape(dY, [s.n * s.m, 1, ho, wo])], {
+    group: s.n * s.c,
+    strides: s.w.dilations,
+    dilations: s.w.strides,
+    pads,
+  });
+  const size = [correlationSize(s.w, pads, 0), correlationSize(s.w, pads, 1)];
+  const perImage = b.reshape(cropToKernel(b, corr, [1, s.n * s.m, ...size], s.w.kernel), [s.n, s.m, ...s.w.kernel]);
+  return b.reshape(b.reduceSum(perImage, [0], false), [s.m, 1, ...s.w.kernel]);
+}
+
+/**
+ * dW in general: X as [C/g, g·N, H, W] (channels become the batch, the batch becomes channels) correlated with
+ * dY as a [M, N, Ho, Wo] kernel, grouped by g, gives [C/g, M, kh, kw]; a transpose makes it [M, C/g, kh, kw].
+ */
+function generalWeightGrad(b: GraphBuilder, s: ConvShape, x: string, dY: string): string {
+  const [h, w] = s.w.inSize;
+  const [ho, wo] = s.w.outSize;
+  const g = s.group;
+  const cg = s.c / g;
+  const mg = s.m / g;
+  const xT = b.reshape(b.transpose(b.reshape(x, [s.n, g, cg, h, w]), [2, 1, 0, 3, 4]), [cg, g * s.n, h, w]);
+  const kernel = g === 1 ? b.transpose(dY, [1, 0, 2, 3]) : b.reshape(b.transpose(b.reshape(dY, [s.n, g, mg, ho, wo]), [1, 2, 0, 3, 4]), [s.m, s.n, ho, wo]);
+  const pads = weightGradPads(s.w);
+  const corr = b.op('Conv', [xT, kernel], { group: g, strides: s.w.dilations, dilations: s.w.strides, pads });
+  const size = [correlationSize(s.w, pads, 0), correlationSize(s.w, pads, 1)];
+  return b.transpose(cropToKernel(b, corr, [cg, s.m, ...size], s.w.kernel), [1, 0, 2, 3]);
+}
+
+export const conv: GradientRule = {
+  differentiable: [0, 1, 2],
+  backward: (ctx) => {
+    const [x, weight, bias] = ctx.node.input!;
+    const s = convShape(ctx);
+    const dY = ctx.dY()!;
+    const b = ctx.b;
+    const pointwise = isTrivialWindow(s.w) && s.group === 1;
+    let dX: string | undefined;
+    if (ctx.needs(0)) {
+      if (pointwise) dX = pointwiseInputGrad(b, s, weight, dY);
+      else if (flippable(s.w)) dX = flippedInputGrad(b, s, weight, dY);
+      else dX = transposedInputGrad(b, s, weight, dY);
+    }
+    let dW: string | undefined;
+    if (ctx.needs(1)) {
+      if (pointwise) dW = pointwiseWeightGrad(b, s, x, dY);
+      else if (s.c === s.group) dW = depthwiseWeightGrad(b, s, x, dY);
+      else dW = generalWeightGrad(b, s, x, dY);
+    }
+    const dB = bias && ctx.needs(2) ? b.reduceSum(dY, [0, 2, 3], false) : undefined;
+    return [dX, dW, dB];
+  },
+};
+
+export const convRules: Record<string, GradientRule> = { Conv: conv };

@@ -1,0 +1,32 @@
+// Gradient rules of Softmax and LogSoftmax (opset 13+: along one axis).
+import { attrInt } from '../attributes.js';
+import type { GradientRule } from './rule.js';
+
+/** dX = Y·(dY − Σ dY·Y) along the axis. */
+const softmax: GradientRule = {
+  differentiable: [0],
+  backward: (ctx) => {
+    const b = ctx.b;
+    const y = ctx.node.output![0];
+    const rank = ctx.dims(y).length;
+    const axis = ((attrInt(ctx.node, 'axis', -1) % rank) + rank) % rank;
+    const dY = ctx.dY()!;
+    const dot = b.reduceSum(b.op('Mul', [dY, y]), [axis], true);
+    return [b.op('Mul', [y, b.op('Sub', [dY, dot])])];
+  },
+};
+
+/** dX = dY − exp(Y)·Σ dY along the axis. */
+const logSoftmax: GradientRule = {
+  differentiable: [0],
+  backward: (ctx) => {
+    const b = ctx.b;
+    const y = ctx.node.output![0];
+    const rank = ctx.dims(y).length;
+    const axis = ((attrInt(ctx.node, 'axis', -1) % rank) + rank) % rank;
+    const dY = ctx.dY()!;
+    return [b.op('Sub', [dY, b.op('Mul', [b.op('Exp', [y]), b.reduceSum(dY, [axis], true)])])];
+  },
+};
+
+export const softmaxRules: Record<string, GradientRule> = { Softmax: softmax, LogSoftmax: logSoftmax };

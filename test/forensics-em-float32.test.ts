@@ -1,0 +1,160 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { kernelOffsets, type PixelGrid } from '../src/forensics/em-channel.js';
+import { createSums } from '../src/forensics/em-normal-equations.js';
+import { extractTraces, initialKernel, type ImageTrace } from '../src/forensics/em-trace.js';
+import { bindWasmPass } from '../src/forensics/em-wasm.js';
+import { bindFloat32Pass, minFloat32Sigma } from '../src/forensics/em-wasm32.js';
+import type { RawImage } from '../src/images/raw-image.js';
+import { createRng } from '../src/util/rng.js';
+
+/**
+ * The float32 pass (backend 'auto') against today's float64 pass (backend 'wasm', unchanged and
+ * itself checked against the TypeScript pass and numpy): kernels within 1e-5 and the same iteration
+ * counts, on real photos and GAN faces and on generated images of every row-tail length.
+ */
+const KERNEL_TOLERANCE = 1e-5;
+
+const SHARED = [process.env.LENSEMBLE_SHARED, resolve('../shared')].find((d): d is string => Boolean(d) && existsSync(d!));
+const FACES = SHARED ? join(SHARED, 'data', 'fake-faces') : undefined;
+
+async function decode(path: string): Promise<RawImage> {
+  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: info.channels };
+}
+
+/** Every `step`-th file of real/ and of fake/, `count` of each. */
+function faceFiles(count: number, step: number): string[] {
+  if (!FACES || !existsSync(FACES)) return [];
+  return ['real', 'fake'].flatMap((dir) =>
+    readdirSync(join(FACES, dir))
+      .sort()
+      .filter((_, i) => i % step === 0)
+      .slice(0, count)
+      .map((f) => join(FACES, dir, f)),
+  );
+}
+
+/** A smooth, textured 8-bit image with noise (different per seed). */
+function texturedImage(width: number, height: number, channels: number, seed: number): RawImage {
+  const rng = createRng(seed);
+  const waves = Array.from({ length: 4 * channels }, () => ({
+    fx: rng.uniform(-0.2, 0.2),
+    fy: rng.uniform(-0.2, 0.2),
+    phase: rng.uniform(0, 6.3),
+    amp: rng.uniform(10, 30),
+  }));
+  const data = new Uint8Array(width * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++) {
+        let v = 128 + 6 * rng.normal();
+        for (const w of waves.slice(4 * c, 4 * c + 4)) v += w.amp * Math.sin(w.fx * x + w.fy * y + w.phase);
+        data[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(v)));
+      }
+    }
+  }
+  return { data, width, height, channels };
+}
+
+function compare(fast: ImageTrace, reference: ImageTrace) {
+  let kernel = 0;
+  let sigma = 0;
+  fast.channels.forEach((c, i) => {
+    const r = reference.channels[i];
+    c.kernel.forEach((v, j) => (kernel = Math.max(kernel, Math.abs(v - r.kernel[j]))));
+    sigma = Math.max(sigma, Math.abs(c.sigma - r.sigma) / Math.max(r.sigma, 1e-12));
+  });
+  return { kernel, sigma, iterations: fast.channels.map((c) => c.iterations), referenceIterations: reference.channels.map((c) => c.iterations) };
+}
+
+function gridOf(width: number, height: number, n: number): PixelGrid {
+  const offs = kernelOffsets(n);
+  const neighbours: number[] = [];
+  for (const dy of offs) for (const dx of offs) if (dx || dy) neighbours.push(dy * width + dx);
+  return { width, height, x0: -offs[0], x1: width - offs[n - 1], y0: -offs[0], y1: height - offs[n - 1], neighbourOffsets: Int32Array.from(neighbours) };
+}
+
+describe('float32 EM pass', () => {
+  it.runIf(faceFiles(1, 1).length > 0)('N = 3: real photos and GAN faces give today’s kernels (within 1e-5) and iteration counts', async () => {
+    let worst = 0;
+    for (const file of faceFiles(8, 37)) {
+      const image = await decode(file);
+      const c = compare(extractTraces(image, { kernelSize: 3 }, 'auto'), extractTraces(image, { kernelSize: 3 }, 'wasm'));
+      expect(c.iterations, file).toEqual(c.referenceIterations);
+      expect(c.sigma, file).toBeLessThan(1e-5);
+      worst = Math.max(worst, c.kernel);
+    }
+    expect(worst).toBeLessThan(KERNEL_TOLERANCE);
+  }, 120_000);
+
+  it.runIf(faceFiles(1, 1).length > 0)('N = 5 and 7 on faces: within 1e-5, same iteration counts', async () => {
+    for (const [n, count] of [
+      [5, 3],
+      [7, 1],
+    ]) {
+      for (const file of faceFiles(count, 53)) {
+        const image = await decode(file);
+        const c = compare(extractTraces(image, { kernelSize: n }, 'auto'), extractTraces(image, { kernelSize: n }, 'wasm'));
+        expect(c.iterations, `${file} N=${n}`).toEqual(c.referenceIterations);
+        expect(c.kernel, `${file} N=${n}`).toBeLessThan(KERNEL_TOLERANCE);
+      }
+    }
+  }, 240_000);
+
+  it('every row-tail length (interior width mod 4 = 0…3), N = 2…7, RGB and grayscale', () => {
+    for (const n of [2, 3, 4, 5, 6, 7]) {
+      for (const width of [41, 42, 43, 44]) {
+        const image = texturedImage(width, 33, n % 2 ? 3 : 1, 10 * n + width);
+        const c = compare(extractTraces(image, { kernelSize: n }, 'auto'), extractTraces(image, { kernelSize: n }, 'wasm'));
+        expect(c.iterations, `N=${n} width ${width}`).toEqual(c.referenceIterations);
+        expect(c.kernel, `N=${n} width ${width}`).toBeLessThan(KERNEL_TOLERANCE);
+      }
+    }
+  });
+
+  it('a channel wider than one stripe (1,203 pixels: 512 + 512 + 177 interior columns)', () => {
+    for (const n of [3, 5]) {
+      const image = texturedImage(1203, 24, 1, 40 + n);
+      const c = compare(extractTraces(image, { kernelSize: n }, 'auto'), extractTraces(image, { kernelSize: n }, 'wasm'));
+      expect(c.iterations, `N=${n}`).toEqual(c.referenceIterations);
+      expect(c.kernel, `N=${n}`).toBeLessThan(KERNEL_TOLERANCE);
+    }
+  });
+
+  it('its sums match the float64 pass’s, and it declines what float32 cannot do accurately', () => {
+    const image = texturedImage(61, 47, 1, 5);
+    const grid = gridOf(61, 47, 3);
+    const view = { data: image.data, offset: 0, step: 1 };
+    const kernel = initialKernel(3, 11);
+    const params = { sigma: 4, p0: 1 / 256, uniformWeights: false };
+    const fast = createSums(8);
+    const precise = createSums(8);
+    const float32 = bindFloat32Pass(view, grid, 3);
+    expect(float32.range).toEqual({ min: Math.min(...image.data), max: Math.max(...image.data) });
+    expect(float32.pass(kernel, params, fast)).toBe(true);
+    bindWasmPass(view, grid, 3).pass(kernel, params, precise);
+    const relative = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+    for (let i = 0; i < 8; i++) {
+      expect(relative(fast.rhs[i], precise.rhs[i])).toBeLessThan(1e-6);
+      for (let j = i; j < 8; j++) expect(relative(fast.gram[i * 8 + j], precise.gram[i * 8 + j])).toBeLessThan(1e-6);
+    }
+    expect(relative(fast.sumW, precise.sumW)).toBeLessThan(1e-6);
+    expect(relative(fast.sumWR2, precise.sumWR2)).toBeLessThan(1e-5);
+
+    // σ below its floor, uniform weights, and weights that all underflow in float32 go to float64.
+    expect(float32.pass(kernel, { ...params, sigma: minFloat32Sigma / 2 }, fast)).toBe(false);
+    expect(float32.pass(kernel, { ...params, uniformWeights: true }, fast)).toBe(false);
+    const farOff = new Float64Array(8).fill(3);
+    expect(float32.pass(farOff, { ...params, sigma: 0.3 }, fast)).toBe(false);
+  });
+
+  it('an image that starts below its σ floor (σ0 = 0.1) still gives today’s kernels', () => {
+    const image = texturedImage(50, 40, 3, 6);
+    const c = compare(extractTraces(image, { sigma0: 0.1 }, 'auto'), extractTraces(image, { sigma0: 0.1 }, 'wasm'));
+    expect(c.iterations).toEqual(c.referenceIterations);
+    expect(c.kernel).toBeLessThan(KERNEL_TOLERANCE);
+  });
+});
