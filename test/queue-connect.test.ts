@@ -70,12 +70,12 @@ describe.skipIf(!HAS_REDIS)('queue authentication and TLS', () => {
         const extract = await runCli(['traces', 'extract', '--data', data, '--queue', redis.url, '--shard-size', '4', '--cache-dir', join(work, 'traces'), '--json']);
         expect(extract.code, extract.stderr).toBe(0);
         expect(JSON.parse(extract.stdout)).toMatchObject({ images: 12, computed: 12, fromCache: 0, skipped: 0 });
-        expect(worker.output().match(/^shard s[0-9a-f]+: 4 EM traces N=3 rows/gm)).toHaveLength(3);
+        expect(worker.output().match(/^shard s[0-9a-f]+: 4 EM traces N=5 rows/gm)).toHaveLength(3);
         // A traces member of `traces train` extracts through the queue too (a fresh cache: all 12 on the worker).
         const trained = await runCli(['traces', 'train', '--data', data, '--out', join(work, 'faces-model'), '--queue', redis.url, '--shard-size', '6', '--cache-dir', join(work, 'traces-train'), '--json']);
         expect(trained.code, trained.stderr).toBe(0);
         expect(JSON.parse(trained.stdout).n).toBeGreaterThan(0);
-        expect(worker.output().match(/^shard s[0-9a-f]+: 6 EM traces N=3 rows/gm)).toHaveLength(2);
+        expect(worker.output().match(/^shard s[0-9a-f]+: 6 EM traces N=5 rows/gm)).toHaveLength(2);
       } finally {
         worker.child.kill('SIGTERM');
         expect(await worker.exited).toBe(0);

@@ -139,7 +139,7 @@ describe.skipIf(!SHARED_DIR || !HAS_REDIS)('a coordinator and lensemble worker p
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ images: 24, computed: 24 });
     expect(await leaving.exited).toBe(0);
-    expect(leaving.output()).toMatch(/SIGTERM: finishing 1 shard in hand, then stopping\nshard s[0-9a-f]+: 6 EM traces N=3 rows[^\n]*\nstopped\n$/);
+    expect(leaving.output()).toMatch(/SIGTERM: finishing 1 shard in hand, then stopping\nshard s[0-9a-f]+: 6 EM traces N=5 rows[^\n]*\nstopped\n$/);
     expect(stalled).toBe(0);
   }, 300_000);
 });

@@ -1,14 +1,13 @@
 import type { BackboneSession } from '../backbone/session.js';
 import type { BackboneSpec } from '../backbone/spec.js';
 import type { SkippedImage } from '../dataset/scan.js';
-import { ImageReadError, readImageBytes } from '../images/decode.js';
+import { canonicalReason, readImageBytes } from '../images/decode.js';
 import { PIXEL_PIPELINE, writeNormalizedChw } from '../images/preprocess.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
 import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 import { mapConcurrent } from '../util/concurrency.js';
-import { errorMessage } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { openFeatureStore, type FeatureEntry, type FeatureStore } from './feature-store.js';
+import { openFeatureStore, type FeatureStore } from './feature-store.js';
 import { recipeFromKey, renderViews } from './recipes.js';
 import { sharedRenderPool, type RenderPool } from './render-pool.js';
 import { plainViews, type ViewRecipe } from './view-recipe.js';
@@ -139,7 +138,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
           ok[slot] = true;
         });
       } catch (err) {
-        failures.push({ id: item.id, path: item.path, reason: err instanceof ImageReadError ? err.reason : errorMessage(err) });
+        failures.push({ id: item.id, path: item.path, reason: await canonicalReason(item.path, err) });
       }
     });
     const entries = batch.filter((_, i) => ok[i]);

@@ -1,8 +1,7 @@
 // Reads, decodes and renders the views of images off the main thread, normalised and ready to batch.
 import { parentPort } from 'node:worker_threads';
-import { ImageReadError, readImageBytes } from '../images/decode.js';
+import { canonicalReason, readImageBytes } from '../images/decode.js';
 import { writeNormalizedChw } from '../images/preprocess.js';
-import { errorMessage } from '../util/errors.js';
 import type { RenderReply, RenderRequest } from './render-protocol.js';
 import { recipeFromKey, renderViews } from './recipes.js';
 
@@ -21,7 +20,7 @@ parentPort!.on('message', async (request: RenderRequest) => {
     reply = { id: request.id, data };
     transfer.push(data.buffer);
   } catch (err) {
-    reply = { id: request.id, reason: err instanceof ImageReadError ? err.reason : errorMessage(err) };
+    reply = { id: request.id, reason: await canonicalReason(request.path, err) };
   }
   parentPort!.postMessage(reply, transfer);
 });

@@ -66,6 +66,22 @@ export function describeDecodeFailure(err: unknown): string {
   return message;
 }
 
+/**
+ * Why an image cannot be used, said the same way whichever pipeline failed on it: libvips words a damaged file
+ * differently when it reads just the header, shrinks on load or decodes in full, and a file's views may be
+ * rendered by any of them (alone or together, here or on a queue worker) — so the full decode's reason is the
+ * one reported. Only for images already known to fail.
+ */
+export async function canonicalReason(path: string, err: unknown): Promise<string> {
+  if (!(err instanceof ImageReadError)) return errorMessage(err);
+  try {
+    await decodeImage(path);
+    return err.reason;
+  } catch (again) {
+    return again instanceof ImageReadError ? again.reason : err.reason;
+  }
+}
+
 /** Runs a sharp pipeline to raw RGB pixels, reporting failures by path. */
 export async function renderRgb(pipeline: Sharp, path: string): Promise<RawImage> {
   try {
