@@ -4,6 +4,7 @@ import { saveBundle, type MemberHeads } from '../bundle/bundle.js';
 import { writeRunPlots, type MemberCurve } from '../report/plots.js';
 import type { FittedMembers } from './fit-members.js';
 import type { PreparedData } from './prepare-data.js';
+import { writeSourcePages } from './report-pages.js';
 import { writeTrainingReport } from './training-report.js';
 import type { MemberResult, TrainResult } from './train.js';
 
@@ -51,5 +52,6 @@ export async function writeRunFolder(outDir: string, { result, data, fitted, hea
     curves: curvesOf(members),
     titles: { confusion: `Validation confusion matrix (${members.length > 1 ? 'ensemble, ' : ''}TTA)` },
   });
-  await writeTrainingReport(outDir, { result, data, skipped: result.skipped, plots: plots.map((p) => basename(p)) });
+  const pages = await writeSourcePages(outDir, fitted, data);
+  await writeTrainingReport(outDir, { result, data, skipped: result.skipped, plots: plots.map((p) => basename(p)), pages });
 }

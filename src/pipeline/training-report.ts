@@ -4,6 +4,7 @@ import type { SkippedImage } from '../dataset/scan.js';
 import { formatEvaluationMarkdown } from '../evaluate/report.js';
 import { formatResultsMarkdown } from '../evaluate/results-table.js';
 import { formatMarkdownTable, pct } from '../evaluate/table.js';
+import type { ReportPage } from '../sources/source-kind.js';
 import type { PreparedData } from './prepare-data.js';
 import type { TrainResult } from './train.js';
 
@@ -13,10 +14,12 @@ export interface TrainingReportInput {
   skipped: SkippedImage[];
   /** Plot files written into the run folder (relative names), linked from the report. */
   plots?: string[];
+  /** Pages of the members' sources (e.g. traces.md), linked from the report. */
+  pages?: ReportPage[];
 }
 
 /** The run folder's report.md: data, split, members table, validation metrics, plots, skipped files. */
-export async function writeTrainingReport(outDir: string, { result, data, skipped, plots = [] }: TrainingReportInput): Promise<void> {
+export async function writeTrainingReport(outDir: string, { result, data, skipped, plots = [], pages = [] }: TrainingReportInput): Promise<void> {
   const { manifest, timings } = result;
   const info = data.split.info;
   const lines = [
@@ -51,6 +54,7 @@ export async function writeTrainingReport(outDir: string, { result, data, skippe
   }
   lines.push(formatEvaluationMarkdown(result.evaluation, 'Validation (ensemble, TTA)'), '');
   if (plots.length) lines.push('## Plots', '', ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${p}](${p})`), '');
+  if (pages.length) lines.push('## Members in detail', '', ...pages.map((p) => `- [${p.title}](${p.file})`), '');
   if (skipped.length) lines.push('## Skipped images', '', ...skipped.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
   writeFileSync(join(outDir, 'report.md'), lines.join('\n'));
 }

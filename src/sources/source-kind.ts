@@ -5,6 +5,7 @@ import type { SkippedImage } from '../dataset/scan.js';
 import type { TtaSettings } from '../ensemble/tta.js';
 import type { ExtractItem } from '../features/extract.js';
 import type { FeatureStore } from '../features/feature-store.js';
+import type { Classifier } from '../heads/classifier.js';
 import type { PeakMemory } from '../util/memory.js';
 
 /** Where a member's features come from, for tables and `GET /api/model`. */
@@ -83,6 +84,21 @@ export interface TrainedSource {
   toManifest(training: { features: FeatureStore; hashes: string[]; y: Int32Array; labels: string[] }): SourceEntry;
   /** Extra files that belong in the bundle (name relative to the bundle folder → bytes). */
   files?: Record<string, Uint8Array>;
+  /** Pages of the run report about this member (files named `<base>…` in the run folder), linked from report.md. */
+  writeReportPages?(outDir: string, base: string, input: ReportPageInput): Promise<ReportPage[]>;
+}
+
+/** What a source's report pages see: the training rows (as toManifest gets them) and the member's fitted head. */
+export interface ReportPageInput {
+  memberName: string;
+  training: { features: FeatureStore; hashes: string[]; y: Int32Array; labels: string[] };
+  head: Classifier;
+}
+
+/** A page of the run report: its title and file (relative to the run folder). */
+export interface ReportPage {
+  title: string;
+  file: string;
 }
 
 /** A source ready to compute features of new images (sessions opened on first need, kept until close). */
