@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { featureCacheKey } from '../src/features/extract.js';
 import { augmentedViews } from '../src/features/augmented-views.js';
 import { featureKeyId } from '../src/features/feature-store.js';
+import { recipeFromKey } from '../src/features/recipes.js';
+import { createRenderPool } from '../src/features/render-pool.js';
+import { writeNormalizedChw } from '../src/images/preprocess.js';
 import { augment } from '../src/images/augment.js';
 import { fastaiDefaults, resolveAugmentSpec } from '../src/images/augment-spec.js';
 import { decodeImage, readImageBytes } from '../src/images/decode.js';
@@ -211,5 +214,21 @@ describe.skipIf(!SHARED_DIR)('augmented views with degradations', () => {
     const plain = await render({}, seed, view);
     expect(same(plain, augment(source, { ...fastaiDefaults, presize: presized.presize }, viewSeed, 160, 160))).toBe(true);
     expect(same(got, plain)).toBe(false);
+  });
+
+  it('render the same in a render thread (rebuilt from the recipe key) as on this thread', async () => {
+    const recipe = augmentedViews(resolveAugmentSpec({ blurProb: 1, jpegProb: 1 }), 9);
+    expect(recipeFromKey(recipe.key)?.key).toEqual(recipe.key);
+    const pool = createRenderPool(1);
+    try {
+      const threaded = await pool.render({ path, contentHash: 'hash-of-real_10', views: [1, 2], recipe: recipe.key, preprocess });
+      if (!('data' in threaded)) throw new Error(threaded.reason);
+      const here = new Float32Array(threaded.data.length);
+      const images = await recipe.renderViews!(await readImageBytes(path), path, 'hash-of-real_10', [1, 2], preprocess);
+      images.forEach((img, k) => writeNormalizedChw(img, preprocess, here, k * 3 * 160 * 160));
+      expect(Buffer.from(threaded.data.buffer).equals(Buffer.from(here.buffer))).toBe(true);
+    } finally {
+      await pool.close();
+    }
   });
 });
