@@ -19,7 +19,7 @@ export const memberPresets = {
     description: 'real/fake detection (Wang et al. 2020 Blur+JPEG 0.5): blur σ ~ U(0, 3) and JPEG quality 30–100, each with p = 0.5',
     settings: {
       augment: { blurProb: 0.5, blurSigma: [0, 3], jpegProb: 0.5, jpegQuality: [30, 100] },
-      views: 4,
+      views: 8,
       tta: 'flip',
     },
   },
