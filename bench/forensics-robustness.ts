@@ -11,7 +11,7 @@
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { loadModel } from '../src/bundle/load-model.js';
@@ -145,7 +145,7 @@ export async function runForensicsRobustness(
             const dir = sets.get(condition.name)!;
             const result = await model.evaluate(dir);
             // The same images again (their features are cached now), for each one's P(fake).
-            const pFake = new Map((await model.predict([dir])).predictions.map((p) => [p.name.replace(/\.[^.]+$/, ''), p.probabilities.fake]));
+            const pFake = new Map((await model.predict([dir])).predictions.map((p) => [relative(dir, resolve(p.name)).replace(/\.[^.]+$/, ''), p.probabilities.fake]));
             asIs ??= pFake;
             const moved = [...pFake].map(([name, p]) => {
               const before = asIs!.get(name);

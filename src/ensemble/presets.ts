@@ -16,7 +16,7 @@ export interface MemberPreset {
  */
 export const memberPresets = {
   forensics: {
-    description: 'real/fake detection (Wang et al. 2020 Blur+JPEG 0.5): blur σ ~ U(0, 3) and JPEG quality 30–100, each with p = 0.5',
+    description: 'real/fake detection: Wang et al. 2020 Blur+JPEG (0.5), i.e. blur σ ~ U(0, 3) and JPEG quality 30–100 each with p = 0.5 before the fastai augmentations, 8 views, flip TTA',
     settings: {
       augment: { blurProb: 0.5, blurSigma: [0, 3], jpegProb: 0.5, jpegQuality: [30, 100] },
       views: 8,
