@@ -15,6 +15,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { loadModel } from '../src/bundle/load-model.js';
+import { augmentedViews } from '../src/features/augmented-views.js';
+import { resolveAugmentSpec } from '../src/images/augment-spec.js';
+import { readImageBytes } from '../src/images/decode.js';
+import { preprocessSpecSchema } from '../src/images/preprocess-spec.js';
+import { memberPresets } from '../src/ensemble/presets.js';
+import { readdirSync } from 'node:fs';
 import { parseMemberSpec } from '../src/ensemble/member-spec.js';
 import type { Evaluation } from '../src/evaluate/metrics.js';
 import { formatMarkdownTable, pct } from '../src/evaluate/table.js';
@@ -189,6 +195,28 @@ export async function runForensicsRobustness(
 }
 
 /**
+ * CPU milliseconds per augmented 224² view of a 300² face (decode included), fastai's augmentations alone and with
+ * the preset's blur and JPEG: `rounds` alternating rounds over `images` faces, the median round each.
+ */
+export async function degradationCost(dataDir: string, images = 60, rounds = 5): Promise<{ fastaiMs: number; presetMs: number }> {
+  const paths = ['fake', 'real'].flatMap((label) => readdirSync(join(dataDir, label)).sort().slice(0, images / 2).map((f) => join(dataDir, label, f)));
+  const bytes = await Promise.all(paths.map((p) => readImageBytes(p)));
+  const preprocess = preprocessSpecSchema.parse({ width: 224, height: 224, resize: 'crop', cropPct: 0.875, interpolation: 'bilinear', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+  const recipes = [augmentedViews(resolveAugmentSpec({}), 1), augmentedViews(resolveAugmentSpec(memberPresets.forensics.settings.augment), 1)];
+  const times: number[][] = [[], []];
+  for (let round = 0; round < rounds; round++) {
+    for (const [k, recipe] of recipes.entries()) {
+      const cpu = process.cpuUsage();
+      for (let i = 0; i < paths.length; i++) await recipe.renderViews!(bytes[i], paths[i], `h${i}`, [round * 8 + 1, round * 8 + 2, round * 8 + 3, round * 8 + 4], preprocess);
+      const used = process.cpuUsage(cpu);
+      times[k].push((used.user + used.system) / 1000 / (paths.length * 4));
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { fastaiMs: median(times[0]), presetMs: median(times[1]) };
+}
+
+/**
  * One row per condition; per recipe (over the seeds) its accuracy with TTA (mean), the share of fakes flagged
  * (mean), how far P(fake) moved from the image as is (mean) and the decisions that changed (sum).
  */
@@ -218,5 +246,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const file = arg('recipes-file');
   const recipes = file ? (JSON.parse(readFileSync(file, 'utf8')) as RobustnessRecipe[]) : arg('recipes')?.split(',').map(byName);
   const seeds = arg('seeds')?.split(',').map(Number);
-  await runForensicsRobustness({ recipes, seeds, dataDir: arg('data'), cacheDir: arg('cache-dir') });
+  if (process.argv.includes('--cost-only')) {
+    const cost = await degradationCost(arg('data') ?? '../shared/data/fake-faces');
+    console.log(`CPU per augmented 224² view (decode included): fastai ${cost.fastaiMs.toFixed(2)} ms, with the preset's blur + JPEG ${cost.presetMs.toFixed(2)} ms`);
+  } else await runForensicsRobustness({ recipes, seeds, dataDir: arg('data'), cacheDir: arg('cache-dir') });
 }
