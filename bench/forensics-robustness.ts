@@ -1,10 +1,13 @@
 /**
  * How a CNN member's real/fake decisions hold up when the images are post-processed: each recipe is trained on
- * fake-faces (group-aware split, seed 42), then the saved model is evaluated (`model.evaluate`, as `lensemble
+ * fake-faces (group-aware split per seed), then the saved model is evaluated (`model.evaluate`, as `lensemble
  * evaluate`) on its validation images as they are, re-compressed by sharp at JPEG quality 95, 90, 80, 70, 60, and
- * resized to half size (sharp's default Lanczos 3, saved as PNG so that only the resize acts).
+ * resized to half size (sharp's default Lanczos 3, saved as PNG so that only the resize acts); beyond those the
+ * issue asks for, JPEG 40 and 30, a quarter size, and half size then JPEG 70. Per condition: accuracy, the fakes
+ * flagged, how far P(fake) moved from the image as is, and the decisions that changed.
  *
- *   npx tsx bench/forensics-robustness.ts [--recipes=default,forensics] [--seeds=42,1] [--recipes-file=F.json] [--data=DIR] [--cache-dir=DIR]
+ *   npx tsx bench/forensics-robustness.ts [--recipes=default,forensics] [--seeds=42,1,2] [--recipes-file=F.json] [--data=DIR] [--cache-dir=DIR]
+ *   npx tsx bench/forensics-robustness.ts --cost-only      # CPU per augmented view, with and without the preset's degradations
  *
  * A fresh feature cache unless --cache-dir is given (the degraded images are written the same way every run, so a
  * kept cache reuses their features too).
