@@ -12,7 +12,7 @@
  * A fresh feature cache unless --cache-dir is given (the degraded images are written the same way every run, so a
  * kept cache reuses their features too).
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,7 +23,6 @@ import { resolveAugmentSpec } from '../src/images/augment-spec.js';
 import { readImageBytes } from '../src/images/decode.js';
 import { preprocessSpecSchema } from '../src/images/preprocess-spec.js';
 import { memberPresets } from '../src/ensemble/presets.js';
-import { readdirSync } from 'node:fs';
 import { parseMemberSpec } from '../src/ensemble/member-spec.js';
 import type { Evaluation } from '../src/evaluate/metrics.js';
 import { formatMarkdownTable, pct } from '../src/evaluate/table.js';
