@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark in one run, printed as it goes and saved to bench/out/results.json.
 // Flags: --only=extraction,decode,augment,heads,classifiers,em,serve,queue,grouping,finetune,grad-formulations,browser-export,
-// ensemble,rice-accuracy,forensics-accuracy
+// ensemble,rice-accuracy,forensics-accuracy,forensics-robustness
 // (default: the speed benchmarks; the accuracy sweeps and the ensemble take 10–30 minutes each)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -18,10 +18,11 @@ import { runRiceAccuracy } from './rice-accuracy.js';
 import { runServeBench } from './serve-bench.js';
 import { runQueueBench } from './queue-bench.js';
 import { runForensicsAccuracy } from './forensics-accuracy.js';
+import { runForensicsRobustness } from './forensics-robustness.js';
 import { runGroupingBench } from './grouping-bench.js';
 
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const SLOW = ['browser-export', 'ensemble', 'rice-accuracy', 'forensics-accuracy'];
+const SLOW = ['browser-export', 'ensemble', 'rice-accuracy', 'forensics-accuracy', 'forensics-robustness'];
 const wanted = (name: string): boolean => (only ? only.includes(name) : !SLOW.includes(name));
 const log = (line: string): void => console.log(line);
 const results: Record<string, unknown> = {
@@ -74,6 +75,11 @@ const benchmarks: { name: string; title: string; run(): Promise<Record<string, u
   { name: 'ensemble', title: 'Three-member ensemble from raw images', run: async () => ({ ensemble: await runEnsembleBench({ log }) }) },
   { name: 'rice-accuracy', title: 'Rice-leaf accuracy over split seeds', run: async () => ({ riceAccuracy: await runRiceAccuracy({ log }) }) },
   { name: 'forensics-accuracy', title: 'Fake-faces accuracy: EM traces × classifiers', run: async () => ({ forensicsAccuracy: await runForensicsAccuracy({ log }) }) },
+  {
+    name: 'forensics-robustness',
+    title: 'Fake-faces under JPEG re-compression and resizing: default CNN member vs the forensics preset (3 split seeds)',
+    run: async () => ({ forensicsRobustness: (await runForensicsRobustness({ seeds: [42, 1, 2], log })).cells }),
+  },
 ];
 for (const bench of benchmarks.filter((b) => wanted(b.name))) {
   log(`\n## ${bench.title}`);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -74,6 +74,8 @@ describe.skipIf(!SHARED_DIR)('deepfake forensics on the real fake-faces set', ()
     expect(result.members[0].crossValidation!.mean).toBeGreaterThan(0.78);
     const manifest = loadBundle(model).manifest;
     expect(manifest.members[0]).toMatchObject({ source: { kind: 'traces', traces: { kernelSize: 5, kernelSizes: [5], appendSigma: true, appendIterations: true } } });
+    // the run report's traces page (test/traces-report.test.ts checks it in detail)
+    expect(readFileSync(join(model, 'traces.md'), 'utf8')).toMatch(/\*\*The detector leans most on\*\* `N?\d? ?[RGB] /);
   }, 900_000);
 
   it('caches traces by content: a second extraction computes nothing', async () => {

@@ -4,6 +4,7 @@ import { DEFAULT_HEAD, findHead, parseHeadParams } from '../heads/registry.js';
 import { findSourceKind, sourceKindFor } from '../sources/registry.js';
 import type { SourceDescription, SourceKind } from '../sources/source-kind.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
+import { findPreset, presetNames } from './presets.js';
 import { ttaKinds, ttaSettingsSchema, type TtaSettings } from './tta.js';
 
 /**
@@ -21,6 +22,8 @@ export interface MemberSpec {
   weight: number;
   /** Seed of this member's augmentation and head (default: the run's). */
   seed?: number;
+  /** The preset that filled in some of the settings above (kept for the record; the settings are what count). */
+  preset?: string;
 }
 
 /** Keys that belong to the member itself, whatever its source and head. */
@@ -32,11 +35,14 @@ const memberFields = {
   ttaBeta: ttaSettingsSchema.shape.beta.describe('fastai TTA mix: (1 − beta)·mean(augmented) + beta·plain'),
   weight: z.number().positive().default(1).describe('weight in a plain average (--weights mean)'),
   seed: z.number().int().min(0).optional().describe("seed of the member's augmentation and head (default: the run's)"),
+  preset: z.enum(presetNames).optional().describe(`settings for a task, under the member's own and the run's: ${presetNames.join(' | ')} (README)`),
 };
 export const memberFieldsSchema = z.strictObject(memberFields);
 const MEMBER_KEYS = new Set(Object.keys(memberFields));
 /** Keys that name the source or the head rather than set one of their parameters. */
 const REFERENCE_KEYS = new Set(['backbone', 'source', 'head']);
+/** Member keys about augmented pixels, which sources that read untouched pixels refuse. */
+const AUGMENTATION_KEYS = new Set(['views', 'tta', 'ttaViews', 'ttaBeta', 'preset']);
 
 type Fields = Record<string, unknown>;
 
@@ -66,8 +72,8 @@ function route(explicit: Fields, defaults: Fields, kind: SourceKind, headKind: s
   const routed: Routed = { member: {}, source: {}, head: {} };
   const place = (key: string, value: unknown, strict: boolean) => {
     if (MEMBER_KEYS.has(key)) {
-      if (!kind.augmentable && (key === 'views' || key === 'tta' || key === 'ttaViews' || key === 'ttaBeta')) {
-        const neutral = key === 'views' ? value === 0 : key === 'tta' ? value === 'none' : true;
+      if (!kind.augmentable && AUGMENTATION_KEYS.has(key)) {
+        const neutral = key === 'views' ? value === 0 : key === 'tta' ? value === 'none' : key !== 'preset';
         if (strict && !neutral) throw new LensembleError(`${kind.kind} members read the untouched pixels: "${key}" does not apply (${key}=${String(value)})`);
         return;
       }
@@ -92,6 +98,8 @@ function route(explicit: Fields, defaults: Fields, kind: SourceKind, headKind: s
  */
 export function parseMemberSpec(input: Fields, defaults: Fields = {}, where = 'member'): MemberSpec {
   try {
+    defaults = withPreset(input, defaults);
+    input = withMergedAugment(defaults, input);
     const nestedSource = typeof input.source === 'object' && input.source !== null ? (input.source as Fields) : undefined;
     const nestedHead = typeof input.head === 'object' && input.head !== null ? (input.head as Fields) : undefined;
     const reference = nestedSource ? undefined : ((input.backbone ?? input.source ?? defaults.backbone) as string | undefined);
@@ -103,7 +111,7 @@ export function parseMemberSpec(input: Fields, defaults: Fields = {}, where = 'm
     const routed = route(input, defaults, kind, headKind);
 
     const { kind: _sourceKind, ...nestedSettings } = nestedSource ?? {};
-    const sourceResult = kind.settings.strict().safeParse({ ...(reference ? kind.fromReference(reference) : {}), ...routed.source, ...nestedSettings });
+    const sourceResult = kind.settings.strict().safeParse(withMergedAugment(routed.source, { ...(reference ? kind.fromReference(reference) : {}), ...routed.source, ...nestedSettings }));
     if (!sourceResult.success) throw new LensembleError(`${kind.kind} source: ${formatZodError(sourceResult.error)}`);
     const { kind: _headKind, ...nestedParams } = nestedHead ?? {};
     const head = { kind: headKind, ...parseHeadParams(headKind, { ...routed.head, ...nestedParams }) };
@@ -123,10 +131,27 @@ export function parseMemberSpec(input: Fields, defaults: Fields = {}, where = 'm
       tta,
       weight: m.weight,
       ...(m.seed !== undefined ? { seed: m.seed } : {}),
+      ...(m.preset !== undefined ? { preset: m.preset } : {}),
     };
   } catch (err) {
     throw new LensembleError(`invalid ${where}: ${errorMessage(err)}`);
   }
+}
+
+const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `fields` with its `augment` laid over the one `under` has (key by key), so layers add augment keys rather than replace them all. */
+function withMergedAugment(under: Fields, fields: Fields): Fields {
+  return isObject(under.augment) && isObject(fields.augment) ? { ...fields, augment: { ...under.augment, ...fields.augment } } : fields;
+}
+
+/** The run's defaults with the preset (the member's own, else the run's) laid under them. */
+function withPreset(input: Fields, defaults: Fields): Fields {
+  const name = input.preset ?? defaults.preset;
+  if (name === undefined) return defaults;
+  if (typeof name !== 'string') throw new LensembleError(`preset must be a name (${presetNames.join(', ')}), got ${JSON.stringify(name)}`);
+  const preset = findPreset(name).settings;
+  return { ...withMergedAugment(preset, { ...preset, ...defaults }), preset: name };
 }
 
 /** "320" → 320, "true" → true, "none" → "none". */

@@ -1,10 +1,12 @@
 import { decodeImage } from '../images/decode.js';
 import { augment } from '../images/augment.js';
+import { degradeImage, hasDegradation, JPEG_ENCODER, sampleDegradeParams } from '../images/degrade.js';
 import { mirrorHorizontally } from '../images/mirror.js';
 import type { AugmentSpec } from '../images/augment-spec.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
+import type { RawImage } from '../images/raw-image.js';
 import { fitToModel, modelScale, resizeForModel } from '../images/preprocess.js';
-import { deriveSeed } from '../util/rng.js';
+import { createRng, deriveSeed } from '../util/rng.js';
 import type { ViewRecipe } from './view-recipe.js';
 
 /**
@@ -15,13 +17,20 @@ export function withPresize(spec: AugmentSpec, preprocess: PreprocessSpec): Augm
   return { ...spec, presize: spec.presize ?? { width: preprocess.width, height: preprocess.height, method: preprocess.resize } };
 }
 
+/** One augmented view: the forensic degradations of the source (if the spec has them), then the geometric pass. */
+async function augmentedView(source: RawImage, spec: AugmentSpec, viewSeed: number, preprocess: PreprocessSpec): Promise<RawImage> {
+  const degraded = hasDegradation(spec) ? await degradeImage(source, sampleDegradeParams(spec, createRng(deriveSeed(viewSeed, 'degrade')))) : source;
+  return augment(degraded, spec, viewSeed, preprocess.width, preprocess.height);
+}
+
 /**
  * Views 1..K are fastai-style random augmentations, each drawn from a seed derived from (seed, image content,
  * view index): the same image always gets the same K views, whatever the dataset order. View 0 is plain.
  */
 export function augmentedViews(spec: AugmentSpec, seed: number): ViewRecipe {
   const recipe: ViewRecipe = {
-    key: { kind: 'augment', spec, seed },
+    // JPEG re-compressed views depend on the encoder too.
+    key: { kind: 'augment', spec, seed, ...((spec.jpegProb ?? 0) > 0 ? { jpegEncoder: JPEG_ENCODER } : {}) },
     async render(bytes, path, contentHash, view, preprocess) {
       return (await recipe.renderViews!(bytes, path, contentHash, [view], preprocess))[0];
     },
@@ -34,7 +43,7 @@ export function augmentedViews(spec: AugmentSpec, seed: number): ViewRecipe {
       return Promise.all(
         views.map((view) =>
           view !== 0
-            ? augment(source!, presized, deriveSeed(seed, contentHash, view), preprocess.width, preprocess.height)
+            ? augmentedView(source!, presized, deriveSeed(seed, contentHash, view), preprocess)
             : plainFromSource
               ? fitToModel(source!, preprocess)
               : resizeForModel(bytes, path, preprocess),

@@ -17,6 +17,8 @@ const presizeSchema = z.strictObject({
 export type PresizeSpec = z.infer<typeof presizeSchema>;
 
 const probability = z.number().min(0).max(1);
+const range = (lo: z.ZodNumber) => z.tuple([lo, lo]);
+const jpegQuality = z.number().int().min(1).max(100);
 
 const augmentSpecSchema = z
   .strictObject({
@@ -50,8 +52,21 @@ const augmentSpecSchema = z
      * the image first so that bilinear sampling does not alias.
      */
     antialias: z.boolean(),
+    /**
+     * Forensic post-processing (Wang et al. 2020; src/images/degrade.ts), applied to the decoded source before the
+     * geometric pass: Gaussian blur with this probability, σ ~ U(blurSigma) in source pixels …
+     */
+    blurProb: probability.optional(),
+    blurSigma: range(z.number().min(0).max(20)).optional(),
+    /** … then JPEG re-compression with this probability, at a quality drawn uniformly from the integers in jpegQuality. */
+    jpegProb: probability.optional(),
+    jpegQuality: range(jpegQuality).optional(),
   })
   .superRefine((spec, ctx) => {
+    for (const key of ['blurSigma', 'jpegQuality'] as const) {
+      const r = spec[key];
+      if (r && r[0] > r[1]) ctx.addIssue({ code: 'custom', path: [key], message: `must be [lo, hi] with lo <= hi, got [${r.join(', ')}]` });
+    }
     if (spec.minZoom > spec.maxZoom) {
       ctx.addIssue({ code: 'custom', path: ['maxZoom'], message: `must be >= minZoom (${spec.minZoom}), got ${spec.maxZoom}` });
     }
@@ -115,10 +130,23 @@ export function resolveAugmentSpec(partial: unknown, base: AugmentSpec = fastaiD
     throw new LensembleError(`augment spec must be an object, got ${Array.isArray(partial) ? 'an array' : typeof partial}`);
   }
   const result = augmentSpecSchema.safeParse({ ...base, ...partial });
-  if (result.success) return result.data;
+  if (result.success) return withCanonicalDegradation(result.data);
   const problems = result.error.issues.map((issue) => {
     const where = issue.path.length > 0 ? issue.path.join('.') : '(spec)';
     return `${where}: ${issue.message}`;
   });
   throw new LensembleError(`invalid augment spec: ${problems.join('; ')}`);
+}
+
+/** The ranges a spec gets when it turns blur or JPEG on without giving one: Wang et al.'s Blur+JPEG settings. */
+export const degradationRangeDefaults = { blurSigma: [0, 3] as [number, number], jpegQuality: [30, 100] as [number, number] };
+
+/**
+ * One spelling per behaviour, since the spec joins the feature-cache key: with both probabilities 0 the four
+ * degradation keys are left out (a spec from before they existed keeps its cache), otherwise all four are given.
+ */
+function withCanonicalDegradation(spec: AugmentSpec): AugmentSpec {
+  const { blurProb = 0, blurSigma = degradationRangeDefaults.blurSigma, jpegProb = 0, jpegQuality = degradationRangeDefaults.jpegQuality, ...rest } = spec;
+  if (blurProb === 0 && jpegProb === 0) return rest;
+  return { ...rest, blurProb, blurSigma, jpegProb, jpegQuality };
 }

@@ -5,6 +5,7 @@ import { writeRunPlots, type MemberCurve } from '../report/plots.js';
 import type { FittedMembers } from './fit-members.js';
 import type { PreparedData } from './prepare-data.js';
 import type { Interpretation } from '../explain/top-losses.js';
+import { writeSourcePages } from './report-pages.js';
 import { writeTrainingReport } from './training-report.js';
 import type { MemberResult, TrainResult } from './train.js';
 
@@ -57,11 +58,13 @@ export async function writeRunFolder(outDir: string, { result, data, fitted, hea
   });
   writeFileSync(join(outDir, INTERPRETATION_JSON), JSON.stringify(interpretation.interpretation, null, 2));
   if (interpretation.grid) writeFileSync(join(outDir, TOP_LOSSES_PNG), interpretation.grid);
+  const pages = await writeSourcePages(outDir, fitted, data);
   await writeTrainingReport(outDir, {
     result,
     data,
     skipped: result.skipped,
     plots: plots.map((p) => basename(p)),
     interpretation: { ...interpretation.interpretation, grid: interpretation.grid ? TOP_LOSSES_PNG : undefined },
+    pages,
   });
 }

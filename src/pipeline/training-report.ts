@@ -5,6 +5,7 @@ import { formatEvaluationMarkdown } from '../evaluate/report.js';
 import { formatResultsMarkdown } from '../evaluate/results-table.js';
 import { formatMarkdownTable, pct } from '../evaluate/table.js';
 import type { Interpretation } from '../explain/top-losses.js';
+import type { ReportPage } from '../sources/source-kind.js';
 import type { PreparedData } from './prepare-data.js';
 import type { TrainResult } from './train.js';
 
@@ -16,6 +17,8 @@ export interface TrainingReportInput {
   plots?: string[];
   /** Top losses and most-confused pairs; `grid` names the top-losses PNG. */
   interpretation?: Interpretation & { grid?: string };
+  /** Pages of the members' sources (e.g. traces.md), linked from the report. */
+  pages?: ReportPage[];
 }
 
 function interpretationLines(i: Interpretation & { grid?: string }): string[] {
@@ -34,7 +37,7 @@ function interpretationLines(i: Interpretation & { grid?: string }): string[] {
 }
 
 /** The run folder's report.md: data, split, members table, validation metrics, plots, skipped files. */
-export async function writeTrainingReport(outDir: string, { result, data, skipped, plots = [], interpretation }: TrainingReportInput): Promise<void> {
+export async function writeTrainingReport(outDir: string, { result, data, skipped, plots = [], interpretation, pages = [] }: TrainingReportInput): Promise<void> {
   const { manifest, timings } = result;
   const info = data.split.info;
   const lines = [
@@ -70,6 +73,7 @@ export async function writeTrainingReport(outDir: string, { result, data, skippe
   lines.push(formatEvaluationMarkdown(result.evaluation, 'Validation (ensemble, TTA)'), '');
   if (interpretation) lines.push(...interpretationLines(interpretation));
   if (plots.length) lines.push('## Plots', '', ...plots.filter((p) => p.endsWith('.svg')).map((p) => `![${p}](${p})`), '');
+  if (pages.length) lines.push('## Members in detail', '', ...pages.map((p) => `- [${p.title}](${p.file})`), '');
   if (skipped.length) lines.push('## Skipped images', '', ...skipped.map((s) => `- \`${s.path}\`: ${s.reason}`), '');
   writeFileSync(join(outDir, 'report.md'), lines.join('\n'));
 }

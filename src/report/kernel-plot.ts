@@ -2,21 +2,31 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { KernelCell } from '../forensics/explain.js';
 import { PLOT_CONFIG } from './plot-specs.js';
 
+/** Kernel maps share one colour scale, the push map has its own (what `traces explain` draws). */
+const explainScales = (map: string) => (map.startsWith('push') ? 'push' : 'kernel');
+
 /**
  * Small heat maps of N×N convolution kernels: one row per map (this image, each class mean, the push
- * map), one column per colour channel. Kernel maps share one diverging scale; the push map has its own.
+ * map), one column per colour channel. Maps in the same `scaleOf` group share one diverging scale
+ * (by default, kernel maps one and the push map another); `digitsOf` sets the printed precision.
  */
-export function kernelHeatmapSpec(cells: KernelCell[], title: string, subtitle?: string): TopLevelSpec {
+export function kernelHeatmapSpec(
+  cells: KernelCell[],
+  title: string,
+  subtitle?: string,
+  options: { scaleOf?: (map: string) => string; digitsOf?: (map: string) => number } = {},
+): TopLevelSpec {
   if (cells.length === 0) throw new Error('kernelHeatmapSpec: nothing to plot, no kernel cells');
   const maps = [...new Set(cells.map((c) => c.map))];
   const channels = [...new Set(cells.map((c) => c.channel))];
   const offsets = [...new Set(cells.flatMap((c) => [c.dx, c.dy]))].sort((a, b) => a - b);
   const n = offsets.length;
   const cellPx = Math.max(18, Math.min(34, Math.floor(150 / n)));
-  const isPush = (m: string) => m.startsWith('push');
-  const kernelMax = Math.max(1e-6, ...cells.filter((c) => !isPush(c.map)).map((c) => Math.abs(c.value)));
-  const pushMax = Math.max(1e-6, ...cells.filter((c) => isPush(c.map)).map((c) => Math.abs(c.value)));
-  const values = cells.map((c) => ({ ...c, shade: isPush(c.map) ? c.value / pushMax : c.value / kernelMax, text: c.value.toFixed(isPush(c.map) ? 3 : 2) }));
+  const scaleOf = options.scaleOf ?? explainScales;
+  const digitsOf = options.digitsOf ?? ((m: string) => (m.startsWith('push') ? 3 : 2));
+  const groupMax = new Map<string, number>();
+  for (const c of cells) groupMax.set(scaleOf(c.map), Math.max(groupMax.get(scaleOf(c.map)) ?? 1e-6, Math.abs(c.value)));
+  const values = cells.map((c) => ({ ...c, shade: c.value / groupMax.get(scaleOf(c.map))!, text: c.value.toFixed(digitsOf(c.map)) }));
   const axis = { sort: offsets, title: null, labelFontSize: 9, ticks: false, domain: false };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

@@ -18,7 +18,7 @@ export const backboneSettingsSchema = z.object({
   resize: z.enum(resizeMethods).optional().describe("how images reach the input size (default: the backbone's)"),
   cropPct: z.number().gt(0).max(1).optional().describe('for resize=crop: fraction of the centred region kept'),
   interpolation: z.enum(interpolations).optional().describe('resampling filter'),
-  augment: z.record(z.string(), z.unknown()).optional().describe('overrides of the fastai augmentation defaults, e.g. { "maxRotate": 20 }'),
+  augment: z.record(z.string(), z.unknown()).optional().describe('overrides of the fastai augmentation defaults, e.g. { "maxRotate": 20 }, and the forensic blurProb, blurSigma, jpegProb, jpegQuality (README)'),
 });
 export type BackboneSettings = z.infer<typeof backboneSettingsSchema>;
 

@@ -9,6 +9,7 @@ import type { TtaSettings } from '../ensemble/tta.js';
 import type { ExtractItem } from '../features/extract.js';
 import type { FeatureStore } from '../features/feature-store.js';
 import type { QueueExtraction } from '../queue/queue-extraction.js';
+import type { Classifier } from '../heads/classifier.js';
 import type { PeakMemory } from '../util/memory.js';
 
 /** Where a member's features come from, for tables and `GET /api/model`. */
@@ -91,6 +92,21 @@ export interface TrainedSource {
   files?: Record<string, Uint8Array>;
   /** The head trained together with the source (a fine-tuned backbone's), used when the member's head kind matches. */
   head?: FittedHead;
+  /** Pages of the run report about this member (files named `<base>…` in the run folder), linked from report.md. */
+  writeReportPages?(outDir: string, base: string, input: ReportPageInput): Promise<ReportPage[]>;
+}
+
+/** What a source's report pages see: the training rows (as toManifest gets them) and the member's fitted head. */
+export interface ReportPageInput {
+  memberName: string;
+  training: { features: FeatureStore; hashes: string[]; y: Int32Array; labels: string[] };
+  head: Classifier;
+}
+
+/** A page of the run report: its title and file (relative to the run folder). */
+export interface ReportPage {
+  title: string;
+  file: string;
 }
 
 /** A source ready to compute features of new images (sessions opened on first need, kept until close). */

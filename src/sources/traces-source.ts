@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { LoadedBundle, LoadedMember } from '../bundle/bundle.js';
 import type { ExtractItem } from '../features/extract.js';
+import { writeTracesPage } from '../forensics/report-page.js';
 import { extractTraceFeatures } from '../forensics/trace-features.js';
 import { defaultKernelSizes, traceOptionsFields, traceOptionsSchema, type TraceSettings } from '../forensics/trace-options.js';
 import { columnMeans } from '../util/matrix.js';
@@ -98,6 +99,11 @@ export const tracesSource: SourceKind = {
           overallMean: columnMeans(X, () => true),
         };
         return entry;
+      },
+      writeReportPages: async (outDir, base, { memberName, training, head }) => {
+        const X = gatherFeatures(training.features, training.hashes);
+        const file = await writeTracesPage(outDir, base, { memberName, traces, featureNames: result.names, head, X, y: training.y, labels: training.labels });
+        return [{ title: `${memberName}: what the traces detector relies on (mean kernels, spread, separating positions)`, file }];
       },
     };
   },

@@ -6,6 +6,7 @@ import { headKinds } from '../../heads/registry.js';
 import { train, type TrainResult } from '../../pipeline/train.js';
 import { parseMemberSpec, parseMemberString, readEnsembleConfig, type MemberSpec } from '../../ensemble/member-spec.js';
 import { ttaKinds } from '../../ensemble/tta.js';
+import { memberPresets, presetNames, type PresetName } from '../../ensemble/presets.js';
 import { weightMethods, type WeightMethod } from '../../ensemble/choose-weights.js';
 import { DEFAULT_BACKBONE } from '../../backbone/registry.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_SEED } from '../../defaults.js';
@@ -21,6 +22,7 @@ interface TrainFlags extends OutputFlags, QueueFlags {
   config?: string;
   views?: number;
   tta?: (typeof ttaKinds)[number];
+  preset?: PresetName;
   targets?: string;
   cv?: number;
   weights: WeightMethod;
@@ -64,6 +66,7 @@ export function membersFromFlags(flags: TrainFlags, log: (line: string) => void 
     head: flags.head,
     finetune: flags.finetune,
     trainable: flags.trainable,
+    preset: flags.preset,
     views: flags.views,
     tta: flags.tta,
     size: flags.size,
@@ -123,6 +126,7 @@ export function registerTrain(program: Command): void {
     .option('--crop-pct <fraction>', 'for --resize crop: fraction of the centred region kept (0.875 = resize 256, crop 224; 1 = fastai)', parseNumberOption('--crop-pct', { min: 0.05, max: 1 }))
     .option('--interpolation <kind>', `resampling filter: ${interpolations.join(' | ')}`, parseChoice('--interpolation', interpolations))
     .option('--views <k>', 'augmented views per training image (fastai aug_transforms: flip, rotate ±10°, zoom 1–1.1, warp 0.2, lighting 0.2, random-resized crop 0.75); default 4, 0 = plain only', parseNumberOption('--views', { integer: true, min: 0, max: 64 }))
+    .option('--preset <name>', `settings for a task, under every member's own and the other flags (members that read untouched pixels ignore it): ${presetNames.map((n) => `${n} = ${memberPresets[n].description}`).join('; ')}`, parseChoice('--preset', presetNames))
     .option('--tta <kind>', 'test-time augmentation: fastai (4 augmented passes, 0.75·mean + 0.25·plain) | flip | none (default fastai)', parseChoice('--tta', ttaKinds))
     .option('--head <kind>', `classifier head: ${headKinds.join(' | ')} (default mlp; random-forest for traces members; parameters: \`lensemble heads\`)`, parseChoice('--head', headKinds))
     .option('--finetune <epochs>', "fine-tune every backbone member for this many epochs (fastai's fine_tune: head first, then everything, one cycle, discriminative lrs); a member's own finetune= wins", parseNumberOption('--finetune', { integer: true, min: 1 }))
