@@ -41,6 +41,7 @@ button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 .card .error { color: var(--bad); margin: 0; }
 .card .bars { grid-column: 1 / -1; margin: .4rem 0 0; padding: 0; list-style: none; }
 .card .target { grid-column: 1 / -1; margin: .6rem 0 0; font-size: .95rem; }
+.card .warning { grid-column: 1 / -1; margin: 0 0 .4rem; padding: .3rem .5rem; border-radius: .3rem; background: #fff4d6; color: #6b4d00; font-size: .9rem; }
 .bars li { display: grid; grid-template-columns: minmax(0, 11rem) 1fr 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
 .bars .cls { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .bars .track { height: .6rem; border-radius: 99px; background: var(--line); overflow: hidden; }
@@ -126,6 +127,10 @@ export const PAGE_SCRIPT = `
       item,
       show(prediction) {
         const parts = [el('h2', { class: 'verdict' }, [...breakable(prediction.label), ' ', el('span', { class: 'conf', text: pct(prediction.confidence) })]), bars(prediction.probabilities, prediction.label)];
+        if (prediction.warning) {
+          parts.unshift(el('p', { class: 'warning', role: 'note', text: '⚠ ' + prediction.warning }));
+          item.dataset.warning = prediction.unfamiliar ? 'unfamiliar' : 'low-confidence';
+        }
         for (const [target, t] of Object.entries(prediction.targets || {})) {
           parts.push(el('p', { class: 'target' }, [el('strong', { text: target + ': ' }), t.label + ' (' + pct(t.confidence) + ')']));
           if (t.probabilities) parts.push(bars(t.probabilities, t.label));
