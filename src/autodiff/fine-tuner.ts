@@ -7,6 +7,7 @@ import { dataInputs } from './model-assembly.js';
 import { decodeModel, encodeModel, floatInitializers, graphOf, withInitializerValues, type FloatTensor, type Model } from './onnx-io.js';
 import { packBucket, unpackBuckets, type ParamLayout } from './param-layout.js';
 import { untieInitializerAliases } from './parameters.js';
+import type { GradientRule } from './rules/rule.js';
 import { inferStaticShapes } from './static-shapes.js';
 import { HEAD_BIAS, HEAD_WEIGHT, STEP_IO, buildEvalGraph, buildStepGraph } from './step-graph.js';
 
@@ -47,6 +48,8 @@ export interface FineTunerOptions {
   beta2?: number;
   eps?: number;
   session?: SessionConfig;
+  /** Gradient rules by op type (default: the library's); benchmarks compare formulations with it. */
+  rules?: Readonly<Record<string, GradientRule>>;
   source?: string;
 }
 
@@ -135,6 +138,7 @@ export async function createFineTuner(modelBytes: Uint8Array, options: FineTuner
     labelSmoothing: options.labelSmoothing ?? 0.1,
     beta2: options.beta2 ?? ADAMW_DEFAULTS.beta2,
     eps: options.eps ?? ADAMW_DEFAULTS.eps,
+    rules: options.rules,
   });
   const evalGraph = buildEvalGraph(model, common);
   if (step.head.features * classes !== options.head.weight.length) {

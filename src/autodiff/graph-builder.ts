@@ -22,6 +22,8 @@ export class GraphBuilder {
   private readonly used: Set<string>;
   private counter = 0;
   private readonly constants = new Map<string, string>();
+  /** Written into the names of the nodes added meanwhile (e.g. the forward node whose gradient they compute), for profiles. */
+  scope = '';
 
   /** `taken`: every name already used in the graph (values and nodes); `prefix` marks what this builder adds. */
   constructor(taken: Iterable<string>, private readonly prefix: string) {
@@ -49,7 +51,7 @@ export class GraphBuilder {
     const attribute = Object.entries(attrs)
       .filter((e): e is [string, AttrValue] => e[1] !== undefined)
       .map(([k, v]) => makeAttribute(k, v));
-    this.nodes.push({ name: this.fresh(`node_${opType}`), opType, domain, input: [...inputs], output: outNames, attribute });
+    this.nodes.push({ name: this.fresh(`${this.scope ? `${this.scope}/` : ''}node_${opType}`), opType, domain, input: [...inputs], output: outNames, attribute });
     return outNames;
   }
 
