@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/finetune-bench.ts [--batch 32] [--size 224] [--rounds 3] [--steps 3] [--threads 2]
  *                                   [--modes full,last2] [--torch-configs eager,channels_last,jit] [--python /usr/bin/python3]
- *                                   [--ours sequential,parallel,nospin]
+ *                                   [--ours sequential,parallel,nospin,extended,merged,old-<part>]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,8 +20,10 @@ import { createFineTuner, type SessionConfig } from '../src/autodiff/fine-tuner.
 import { dataInputs } from '../src/autodiff/model-assembly.js';
 import { decodeModel, floatInitializers, graphOf } from '../src/autodiff/onnx-io.js';
 import { writeSafetensors } from '../src/bundle/safetensors.js';
+import type { GradientRule } from '../src/autodiff/rules/index.js';
 import { formatBytes, trackPeakMemory } from '../src/util/memory.js';
 import { createRng } from '../src/util/rng.js';
+import { FORMULATION_VARIANTS } from './finetune-variants.js';
 
 export interface FinetuneBenchOptions {
   batch?: number;
@@ -39,12 +41,23 @@ export interface FinetuneBenchOptions {
   log?: (line: string) => void;
 }
 
-export type OursConfig = 'sequential' | 'parallel' | 'nospin';
-const OURS_SESSION: Record<OursConfig, SessionConfig> = {
+/**
+ * One of our contenders: a session configuration (sequential — the default —, parallel, nospin, extended:
+ * graph optimizations without the layout level) or an earlier formulation from bench/finetune-variants.ts.
+ */
+export type OursConfig = string;
+const OURS_SESSION: Record<string, SessionConfig> = {
   sequential: {},
   parallel: { executionMode: 'parallel', interOpNumThreads: 2, intraOpNumThreads: 1 },
   nospin: { spinning: false },
+  extended: { graphOptimizationLevel: 'extended' },
 };
+
+function oursContender(config: OursConfig): { session: SessionConfig; rules?: Readonly<Record<string, GradientRule>> } {
+  if (OURS_SESSION[config]) return { session: OURS_SESSION[config] };
+  if (FORMULATION_VARIANTS[config]) return { session: {}, rules: FORMULATION_VARIANTS[config] };
+  throw new Error(`finetune-bench: unknown contender ${config} (${[...Object.keys(OURS_SESSION), ...Object.keys(FORMULATION_VARIANTS)].join(', ')})`);
+}
 
 interface Timed {
   imagesPerSecond: number;
@@ -127,8 +140,8 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const oursConfigs = options.oursConfigs ?? ['sequential'];
       const tuners = [];
       for (const config of oursConfigs) {
-        const session = { intraOpNumThreads: threads, ...OURS_SESSION[config] };
-        tuners.push(await createFineTuner(bytes, { inputDims: [batch, 3, size, size], head, groups, session }));
+        const { session, rules } = oursContender(config);
+        tuners.push(await createFineTuner(bytes, { inputDims: [batch, 3, size, size], head, groups, session: { intraOpNumThreads: threads, ...session }, rules }));
       }
       const buildSeconds = (performance.now() - t0) / 1000 / tuners.length;
       const lrs = discriminativeLrs(1e-5, 1e-3, tuners[0].layout.groups);
@@ -157,7 +170,10 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const trainableParams = trainable.params.reduce((n, p) => n + floatInitializers(model).get(p)!.data.length, 0) + head.weight.length + head.bias.length;
       for (const tuner of tuners) await tuner.release();
       const oursTimed = Object.fromEntries(oursConfigs.map((c, i) => [c, timed(ours[i])]));
-      const oursBest = oursConfigs.reduce((best, c) => (oursTimed[c].imagesPerSecond > oursTimed[best].imagesPerSecond ? c : best), oursConfigs[0]);
+      // Earlier formulations are there to be compared with, not to be the result.
+      const sessionConfigs = oursConfigs.filter((c) => OURS_SESSION[c]);
+      const candidates = sessionConfigs.length ? sessionConfigs : oursConfigs;
+      const oursBest = candidates.reduce((best, c) => (oursTimed[c].imagesPerSecond > oursTimed[best].imagesPerSecond ? c : best), candidates[0]);
       const torch = Object.fromEntries(torchConfigs.map((c) => [c, { ...timed(peers[c]), maxRss: Math.max(...peers[c].map((p) => p.maxRss)) }]));
       const torchBest = torchConfigs.reduce((best, c) => (torch[c].imagesPerSecond > torch[best].imagesPerSecond ? c : best), torchConfigs[0]);
       const result: FinetuneModeResult = {
@@ -193,7 +209,7 @@ function parseArgs(argv: string[]): FinetuneBenchOptions {
     else if (flag === '--modes') options.modes = value.split(',') as FinetuneBenchOptions['modes'];
     else if (flag === '--torch-configs') options.torchConfigs = value.split(',');
     else if (flag === '--python') options.python = value;
-    else if (flag === '--ours') options.oursConfigs = value.split(',') as OursConfig[];
+    else if (flag === '--ours') options.oursConfigs = value.split(',');
     else if (flag === '--model') options.modelPath = value;
     else throw new Error(`finetune-bench: unknown option ${flag}`);
   }
