@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/finetune-bench.ts [--batch 32] [--size 224] [--rounds 3] [--steps 3] [--threads 2]
  *                                   [--modes full,last2] [--torch-configs eager,channels_last,jit] [--python /usr/bin/python3]
- *                                   [--ours sequential,parallel,nospin,extended,merged,old-<part>]
+ *                                   [--ours sequential,parallel,nospin,extended,merged,tried-<name>]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

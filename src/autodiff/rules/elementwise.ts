@@ -21,9 +21,7 @@ const relu: GradientRule = {
 
 /**
  * Clip passes the gradient where the input lies strictly inside the bounds (as PyTorch's hardtanh does). The
- * mask is read from the output (equal to the input exactly there). With both bounds and lo ≥ 0 (ReLU6):
- * Shrink(y, lambd = lo, bias = hi) is 0 exactly at y = lo and y = hi and y − hi < 0 in between, so the mask is
- * HardSigmoid(−2¹⁰⁰·s) — two passes over y instead of three for (y − lo)·(hi − y) (bench/grad-formulations-bench.ts).
+ * mask is read from the output (equal to the input exactly there): (y − lo)·(hi − y) > 0.
  */
 const clip: GradientRule = {
   differentiable: [0],
@@ -39,10 +37,6 @@ const clip: GradientRule = {
     const lo = boundOf(min);
     const hi = boundOf(max);
     const b = ctx.b;
-    if (lo !== undefined && hi !== undefined && lo >= 0 && hi > lo) {
-      const shrunk = b.op('Shrink', [y], { lambd: float(lo), bias: float(hi) });
-      return [b.op('Mul', [ctx.dY()!, b.op('HardSigmoid', [shrunk], { alpha: float(-(2 ** 100)), beta: float(0) })])];
-    }
     const above = lo === undefined ? undefined : lo === 0 ? y : b.op('Sub', [y, b.scalar(lo)]);
     const below = hi === undefined ? undefined : b.op('Sub', [b.scalar(hi), y]);
     if (!above && !below) return [ctx.dY()];
