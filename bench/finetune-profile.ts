@@ -111,9 +111,9 @@ export async function profileStep(options: ProfileOptions = {}): Promise<Profile
       if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
       const name = e.name.slice(0, -'_kernel_time'.length);
       const op = e.args?.op_name ?? '?';
-      const grad = /^train\/grad\((.*)\)\//.exec(name);
+      const grad = /^train\/grad\((.*?)\)\/(?:(dX|dW|dB)\/)?/.exec(name);
       let role: string;
-      if (grad) role = `bwd ${kindOf(forwardNodes.get(grad[1]))}: ${op}`;
+      if (grad) role = `bwd ${kindOf(forwardNodes.get(grad[1]))}${grad[2] ? ` ${grad[2]}` : ''}: ${op}`;
       else if (name.startsWith('train/')) role = `step ${op}`;
       else {
         const base = forwardNodes.get(name) ?? [...forwardNodes.entries()].find(([k]) => name.startsWith(k))?.[1];

@@ -38,6 +38,17 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Runs `build` with `/label` appended to the scope (profiles tell a rule's parts apart by it). */
+  within<T>(label: string, build: () => T): T {
+    const outer = this.scope;
+    this.scope = outer ? `${outer}/${label}` : label;
+    try {
+      return build();
+    } finally {
+      this.scope = outer;
+    }
+  }
+
   /** Claims an exact name (graph inputs/outputs of the built model); errors when it is taken. */
   claim(name: string): string {
     if (this.used.has(name)) throw new Error(`name ${name} is already used in the graph`);

@@ -151,17 +151,21 @@ export const conv: GradientRule = {
     const pointwise = isTrivialWindow(s.w) && s.group === 1;
     let dX: string | undefined;
     if (ctx.needs(0)) {
-      if (pointwise) dX = pointwiseInputGrad(b, s, weight, dY);
-      else if (flippable(s.w)) dX = flippedInputGrad(b, s, weight, dY);
-      else dX = transposedInputGrad(b, s, weight, dY);
+      dX = b.within('dX', () => {
+        if (pointwise) return pointwiseInputGrad(b, s, weight, dY);
+        if (flippable(s.w)) return flippedInputGrad(b, s, weight, dY);
+        return transposedInputGrad(b, s, weight, dY);
+      });
     }
     let dW: string | undefined;
     if (ctx.needs(1)) {
-      if (pointwise) dW = pointwiseWeightGrad(b, s, x, dY);
-      else if (s.c === s.group) dW = depthwiseWeightGrad(b, s, x, dY);
-      else dW = generalWeightGrad(b, s, x, dY);
+      dW = b.within('dW', () => {
+        if (pointwise) return pointwiseWeightGrad(b, s, x, dY);
+        if (s.c === s.group) return depthwiseWeightGrad(b, s, x, dY);
+        return generalWeightGrad(b, s, x, dY);
+      });
     }
-    const dB = bias && ctx.needs(2) ? b.reduceSum(dY, [0, 2, 3], false) : undefined;
+    const dB = bias && ctx.needs(2) ? b.within('dB', () => b.reduceSum(dY, [0, 2, 3], false)) : undefined;
     return [dX, dW, dB];
   },
 };
