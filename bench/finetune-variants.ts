@@ -6,6 +6,7 @@
  */
 import { float } from '../src/autodiff/graph-builder.js';
 import { floatTensorData } from '../src/autodiff/onnx-io.js';
+import { convRuleWith } from '../src/autodiff/rules/conv.js';
 import { gradientRules, type GradientRule } from '../src/autodiff/rules/index.js';
 
 /**
@@ -25,7 +26,9 @@ const shrinkMaskClip: GradientRule = {
   },
 };
 
-const merged: Partial<Record<string, GradientRule>> = {};
+const merged: Partial<Record<string, GradientRule>> = {
+  Conv: convRuleWith({ depthwiseWeightGrad: 'batch-groups' }),
+};
 
 const tried: Record<string, Partial<Record<string, GradientRule>>> = {
   'shrink-mask': { Clip: shrinkMaskClip },
