@@ -78,7 +78,7 @@ export async function profileStep(options: ProfileOptions = {}): Promise<Profile
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: '1' } } },
+      extra: { session: { intra_op: { allow_spinning: '1', spin_duration_us: '20' } } },
       ...options.session,
       enableProfiling: true,
       profileFilePrefix: join(folder, 'step'),

@@ -18,10 +18,17 @@ export interface SessionConfig {
   intraOpNumThreads?: number;
   graphOptimizationLevel?: ort.InferenceSession.SessionOptions['graphOptimizationLevel'];
   /**
-   * Let idle intra-op threads spin between ops (default on: a step is thousands of ops, and waking sleeping threads
-   * for each cost 30 % in the benchmark). Turn it off when other work (decoding, augmentation) needs the cores.
+   * Let idle intra-op threads spin between ops before they sleep (default on: a step is thousands of ops, and
+   * waking sleeping threads for each cost 30 % in the benchmark). Turn it off when other work (decoding,
+   * augmentation) needs the cores.
    */
   spinning?: boolean;
+  /**
+   * How long an idle intra-op thread spins before it sleeps (onnxruntime's session.intra_op.spin_duration_us;
+   * default 20). Short: the gaps between ops are microseconds, while onnxruntime's own default spins through
+   * every single-threaded op and cost a fifth more CPU time per image on a shared machine (BENCHMARKS.md).
+   */
+  spinMicroseconds?: number;
   /** 'parallel' also runs independent nodes side by side (a backward pass has many: each layer's dW and dX). */
   executionMode?: 'sequential' | 'parallel';
   /** Threads for parallel execution mode (default 2). */
@@ -95,6 +102,8 @@ export interface FineTuner {
   release(): Promise<void>;
 }
 
+const DEFAULT_SPIN_MICROSECONDS = 20;
+
 function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: config.executionProviders ?? ['cpu'],
@@ -105,7 +114,7 @@ function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.Sessio
     logSeverityLevel: 3,
     extra: {
       session: {
-        intra_op: { allow_spinning: config.spinning === false ? '0' : '1' },
+        intra_op: { allow_spinning: config.spinning === false ? '0' : '1', spin_duration_us: String(config.spinMicroseconds ?? DEFAULT_SPIN_MICROSECONDS) },
         inter_op: { allow_spinning: config.spinning === false ? '0' : '1' },
       },
     },
