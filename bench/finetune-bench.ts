@@ -3,11 +3,13 @@
  * (full, and trainable last:2) against PyTorch on the same architecture (bench/finetune_reference.py: torchvision
  * MobileNetV2 with BatchNorm folded, the same weights, AdamW, label-smoothed CE), rounds alternating so load from
  * other processes falls on both alike. PyTorch runs every configuration listed (eager NCHW, channels_last,
- * torch.jit.trace) and its fastest is the reference. Also records peak RSS per mode.
+ * torch.jit.trace, channels_last with OpenMP threads that sleep rather than spin while waiting) and its fastest is
+ * the reference; ours likewise takes the fastest of its session configurations. Also records peak RSS per mode.
  *
  *   npx tsx bench/finetune-bench.ts [--batch 32] [--size 224] [--rounds 3] [--steps 3] [--threads 2]
- *                                   [--modes full,last2] [--torch-configs eager,channels_last,jit] [--python /usr/bin/python3]
- *                                   [--ours sequential,parallel,nospin]
+ *                                   [--modes full,last2] [--torch-configs eager,channels_last,jit,channels_last+passive]
+ *                                   [--python /usr/bin/python3]
+ *                                   [--ours sequential,parallel,nospin,longspin,extended,merged,tried-<name>]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,8 +22,10 @@ import { createFineTuner, type SessionConfig } from '../src/autodiff/fine-tuner.
 import { dataInputs } from '../src/autodiff/model-assembly.js';
 import { decodeModel, floatInitializers, graphOf } from '../src/autodiff/onnx-io.js';
 import { writeSafetensors } from '../src/bundle/safetensors.js';
+import type { GradientRule } from '../src/autodiff/rules/index.js';
 import { formatBytes, trackPeakMemory } from '../src/util/memory.js';
 import { createRng } from '../src/util/rng.js';
+import { FORMULATION_VARIANTS } from './finetune-variants.js';
 
 export interface FinetuneBenchOptions {
   batch?: number;
@@ -39,12 +43,25 @@ export interface FinetuneBenchOptions {
   log?: (line: string) => void;
 }
 
-export type OursConfig = 'sequential' | 'parallel' | 'nospin';
-const OURS_SESSION: Record<OursConfig, SessionConfig> = {
+/**
+ * One of our contenders: a session configuration (sequential — the default, idle threads spin 20 µs —, parallel,
+ * nospin, longspin: 10 ms, about onnxruntime's own spinning; extended: graph optimizations without the layout
+ * level) or another formulation from bench/finetune-variants.ts.
+ */
+export type OursConfig = string;
+const OURS_SESSION: Record<string, SessionConfig> = {
   sequential: {},
   parallel: { executionMode: 'parallel', interOpNumThreads: 2, intraOpNumThreads: 1 },
   nospin: { spinning: false },
+  longspin: { spinMicroseconds: 10_000 },
+  extended: { graphOptimizationLevel: 'extended' },
 };
+
+function oursContender(config: OursConfig): { session: SessionConfig; rules?: Readonly<Record<string, GradientRule>> } {
+  if (OURS_SESSION[config]) return { session: OURS_SESSION[config] };
+  if (FORMULATION_VARIANTS[config]) return { session: {}, rules: FORMULATION_VARIANTS[config] };
+  throw new Error(`finetune-bench: unknown contender ${config} (${[...Object.keys(OURS_SESSION), ...Object.keys(FORMULATION_VARIANTS)].join(', ')})`);
+}
 
 interface Timed {
   imagesPerSecond: number;
@@ -72,9 +89,13 @@ export interface FinetuneBenchResult {
 const here = dirname(fileURLToPath(import.meta.url));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** The PyTorch peer as a line-oriented child process. */
-function startPeer(python: string) {
-  const child = spawn(python, [join(here, 'finetune_reference.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+/**
+ * The PyTorch peer as a line-oriented child process. `passive`: OpenMP threads sleep instead of spinning while they
+ * wait (OMP_WAIT_POLICY=PASSIVE, which must be set before the runtime starts, hence a process of its own).
+ */
+function startPeer(python: string, passive = false) {
+  const env = passive ? { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } : process.env;
+  const child = spawn(python, [join(here, 'finetune_reference.py')], { stdio: ['pipe', 'pipe', 'inherit'], env });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return {
     async call<T>(message: Record<string, unknown>): Promise<T> {
@@ -97,7 +118,7 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
   const steps = options.steps ?? 3;
   const threads = options.threads ?? 2;
   const modes = options.modes ?? ['full', 'last2'];
-  const torchConfigs = options.torchConfigs ?? ['eager', 'channels_last', 'jit'];
+  const torchConfigs = options.torchConfigs ?? ['eager', 'channels_last', 'jit', 'channels_last+passive'];
   const modelPath = options.modelPath ?? resolve('../shared/models/mobilenetv2/model.onnx');
   const bytes = readFileSync(modelPath);
   const model = decodeModel(bytes, modelPath);
@@ -113,9 +134,14 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, t] of floatInitializers(model)) tensors[name] = { shape: t.dims, data: t.data };
   writeSafetensors(weightsFile, tensors);
-  const peer = startPeer(options.python ?? '/usr/bin/python3');
+  // A config ending in +passive runs in a second peer whose OpenMP threads do not spin.
+  const python = options.python ?? '/usr/bin/python3';
+  const peer = startPeer(python);
+  const passivePeer = torchConfigs.some((c) => c.endsWith('+passive')) ? startPeer(python, true) : undefined;
+  const peerOf = (config: string) => (config.endsWith('+passive') ? { peer: passivePeer!, config: config.slice(0, -'+passive'.length) } : { peer, config });
   try {
     const torchInfo = await peer.call<FinetuneBenchResult['torch']>({ cmd: 'setup', weights: weightsFile, classes, batch, size, threads });
+    if (passivePeer) await passivePeer.call({ cmd: 'setup', weights: weightsFile, classes, batch, size, threads });
     log(`PyTorch ${torchInfo.torch} (torchvision ${torchInfo.torchvision}), ${torchInfo.threads} threads, mkldnn ${torchInfo.mkldnn}; configs ${torchConfigs.join(', ')}`);
     log(`MobileNetV2 (BN folded) at ${size}², batch ${batch}, AdamW + label-smoothed CE; ${rounds} rounds × ${steps} steps, alternating; onnxruntime ${threads} intra-op threads`);
     const results: FinetuneModeResult[] = [];
@@ -127,8 +153,8 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const oursConfigs = options.oursConfigs ?? ['sequential'];
       const tuners = [];
       for (const config of oursConfigs) {
-        const session = { intraOpNumThreads: threads, ...OURS_SESSION[config] };
-        tuners.push(await createFineTuner(bytes, { inputDims: [batch, 3, size, size], head, groups, session }));
+        const { session, rules } = oursContender(config);
+        tuners.push(await createFineTuner(bytes, { inputDims: [batch, 3, size, size], head, groups, session: { intraOpNumThreads: threads, ...session }, rules }));
       }
       const buildSeconds = (performance.now() - t0) / 1000 / tuners.length;
       const lrs = discriminativeLrs(1e-5, 1e-3, tuners[0].layout.groups);
@@ -144,7 +170,8 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
           ours[i].push({ wall: (performance.now() - w0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 });
         }
         for (const config of torchConfigs) {
-          const reply = await peer.call<{ times: { wall: number; cpu: number }[]; maxRss: number }>({ cmd: 'run', config, mode, steps });
+          const target = peerOf(config);
+          const reply = await target.peer.call<{ times: { wall: number; cpu: number }[]; maxRss: number }>({ cmd: 'run', config: target.config, mode, steps });
           peers[config].push({ wall: reply.times.reduce((a, t) => a + t.wall, 0), cpu: reply.times.reduce((a, t) => a + t.cpu, 0), maxRss: reply.maxRss });
         }
       }
@@ -157,7 +184,10 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const trainableParams = trainable.params.reduce((n, p) => n + floatInitializers(model).get(p)!.data.length, 0) + head.weight.length + head.bias.length;
       for (const tuner of tuners) await tuner.release();
       const oursTimed = Object.fromEntries(oursConfigs.map((c, i) => [c, timed(ours[i])]));
-      const oursBest = oursConfigs.reduce((best, c) => (oursTimed[c].imagesPerSecond > oursTimed[best].imagesPerSecond ? c : best), oursConfigs[0]);
+      // Earlier formulations are there to be compared with, not to be the result.
+      const sessionConfigs = oursConfigs.filter((c) => OURS_SESSION[c]);
+      const candidates = sessionConfigs.length ? sessionConfigs : oursConfigs;
+      const oursBest = candidates.reduce((best, c) => (oursTimed[c].imagesPerSecond > oursTimed[best].imagesPerSecond ? c : best), candidates[0]);
       const torch = Object.fromEntries(torchConfigs.map((c) => [c, { ...timed(peers[c]), maxRss: Math.max(...peers[c].map((p) => p.maxRss)) }]));
       const torchBest = torchConfigs.reduce((best, c) => (torch[c].imagesPerSecond > torch[best].imagesPerSecond ? c : best), torchConfigs[0]);
       const result: FinetuneModeResult = {
@@ -171,12 +201,13 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       results.push(result);
       for (const c of oursConfigs) log(`${mode}: ours ${c.padEnd(15)} ${oursTimed[c].imagesPerSecond.toFixed(1)} img/s (${oursTimed[c].cpuMsPerImage.toFixed(0)} CPU-ms/img)`);
       log(`${mode}: ours peak RSS ${formatBytes(peakRss)}${tuners.length > 1 ? ` (${tuners.length} configurations loaded)` : ''}, graphs built in ${buildSeconds.toFixed(1)} s, ${trainableParams} trainable values`);
-      for (const c of torchConfigs) log(`${mode}: PyTorch ${c.padEnd(13)} ${torch[c].imagesPerSecond.toFixed(1)} img/s (${torch[c].cpuMsPerImage.toFixed(0)} CPU-ms/img, max RSS ${formatBytes(torch[c].maxRss)})`);
+      for (const c of torchConfigs) log(`${mode}: PyTorch ${c.padEnd(21)} ${torch[c].imagesPerSecond.toFixed(1)} img/s (${torch[c].cpuMsPerImage.toFixed(0)} CPU-ms/img, max RSS ${formatBytes(torch[c].maxRss)})`);
       log(`${mode}: ours (${oursBest}) / PyTorch (${torchBest}) = ${result.ratio.toFixed(2)}×`);
     }
     return { batch, size, threads, torch: torchInfo, modes: results };
   } finally {
     peer.close();
+    passivePeer?.close();
     rmSync(folder, { recursive: true, force: true });
   }
 }
@@ -193,7 +224,7 @@ function parseArgs(argv: string[]): FinetuneBenchOptions {
     else if (flag === '--modes') options.modes = value.split(',') as FinetuneBenchOptions['modes'];
     else if (flag === '--torch-configs') options.torchConfigs = value.split(',');
     else if (flag === '--python') options.python = value;
-    else if (flag === '--ours') options.oursConfigs = value.split(',') as OursConfig[];
+    else if (flag === '--ours') options.oursConfigs = value.split(',');
     else if (flag === '--model') options.modelPath = value;
     else throw new Error(`finetune-bench: unknown option ${flag}`);
   }

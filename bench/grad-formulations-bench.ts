@@ -71,7 +71,7 @@ export async function runGradFormulationsBench(options: { rounds?: number; log?:
   const log = options.log ?? console.log;
   const n = 32;
   const results: FormulationTiming[] = [];
-  for (const [c, h, s] of [[144, 56, 1], [96, 112, 2], [576, 14, 1]] as const) {
+  for (const [c, h, s] of [[32, 112, 1], [144, 56, 1], [96, 112, 2], [192, 28, 1], [576, 14, 1], [960, 7, 1]] as const) {
     const ho = h / s;
     const x = [n, c, h, h];
     const w = [c, 1, 3, 3];
@@ -96,6 +96,22 @@ export async function runGradFormulationsBench(options: { rounds?: number; log?:
                 return b.op('Conv', [b.reshape(padded, [n, c, h, h]), flip(b, 'w')], { group: c, pads: [1, 1, 1, 1] });
               },
             },
+        ...(s === 2
+          ? [
+              {
+                name: 'dX polyphase: multiplier-4 Conv (2×2 sub-kernels) + DepthToSpace',
+                inputs: [{ name: 'g', dims: y }, { name: 'w', dims: w }],
+                build: (b: GraphBuilder) => {
+                  // phase p of an axis, sub-tap u → kernel tap (3 = the zero slot): even rows take tap 1, odd rows taps 2 and 0
+                  const tap = [[1, 3], [2, 0]];
+                  const idx: number[] = [];
+                  for (const ph of [0, 1]) for (const pw of [0, 1]) for (const uh of [0, 1]) for (const uw of [0, 1]) idx.push(tap[ph][uh] === 3 || tap[pw][uw] === 3 ? 9 : tap[ph][uh] * 3 + tap[pw][uw]);
+                  const kernel = b.reshape(b.op('Gather', [b.op('Pad', [b.reshape('w', [c, 9]), b.int64([0, 0, 0, 1])]), b.int64(idx, [4, 2, 2])], { axis: 1 }), [4 * c, 1, 2, 2]);
+                  return b.op('DepthToSpace', [b.op('Conv', ['g', kernel], { group: c, pads: [0, 0, 1, 1] })], { blocksize: 2, mode: 'CRD' });
+                },
+              },
+            ]
+          : []),
         {
           name: 'dW batch-as-groups Conv + ReduceSum',
           inputs: [{ name: 'x', dims: x }, { name: 'g', dims: y }],
@@ -106,6 +122,33 @@ export async function runGradFormulationsBench(options: { rounds?: number; log?:
           name: 'dW channel-major Conv (two transposes)',
           inputs: [{ name: 'x', dims: x }, { name: 'g', dims: y }],
           build: (b) => b.op('Conv', [b.reshape(b.transpose('x', [1, 0, 2, 3]), [1, c * n, h, h]), b.transpose('g', [1, 0, 2, 3])], { group: c, dilations: [s, s], pads: [1, 1, endPad, endPad] }),
+        },
+        ...(s === 1
+          ? [
+              {
+                name: 'dW overlapping rows (full-width kernel Conv, no im2col)',
+                inputs: [{ name: 'x', dims: x }, { name: 'g', dims: y }],
+                build: (b: GraphBuilder) => {
+                  const r = h + 2;
+                  const xRows = b.reshape(b.op('Pad', [b.reshape('x', [n * c, h, h]), b.int64([0, 1, 1, 0, 2, 1])]), [1, n * c, (h + 3) * r, 1]);
+                  const kernel = b.reshape(b.op('Pad', [b.reshape('g', [n * c, h, h]), b.int64([0, 0, 0, 0, 0, 2])]), [n * c, 1, h * r, 1]);
+                  const corr = b.reshape(b.op('Conv', [xRows, kernel], { group: n * c }), [n * c, 3 * r + 1]);
+                  const taps = b.op('Gather', [corr, b.int64([0, 1, 2, r, r + 1, r + 2, 2 * r, 2 * r + 1, 2 * r + 2])], { axis: 1 });
+                  return b.reduceSum(b.reshape(taps, [n, c, 9]), [0], false);
+                },
+              },
+            ]
+          : []),
+        {
+          name: 'dW taps by a one-hot Conv, then MatMul with dY',
+          inputs: [{ name: 'x', dims: x }, { name: 'g', dims: y }],
+          build: (b) => {
+            const oneHot = new Float32Array(81);
+            for (let t = 0; t < 9; t++) oneHot[t * 9 + t] = 1;
+            const taps = b.op('Conv', [b.reshape('x', [n * c, 1, h, h]), b.float32(oneHot, [9, 1, 3, 3])], { strides: [s, s], pads: [1, 1, endPad, endPad] });
+            const prod = b.op('MatMul', [b.reshape('g', [n * c, 1, ho * ho]), b.transpose(b.reshape(taps, [n * c, 9, ho * ho]), [0, 2, 1])]);
+            return b.reduceSum(b.reshape(prod, [n, c, 3, 3]), [0], false);
+          },
         },
         {
           name: 'dW nine taps Slice·Mul·ReduceSum',
@@ -152,6 +195,8 @@ export async function runGradFormulationsBench(options: { rounds?: number; log?:
     ...(await compare('ReLU6 / Relu backward mask on [32, 96, 112, 112]', [
       { name: 'ReLU6: Where(And(Greater, Less), dY, 0)', inputs: io, build: (b) => b.op('Where', [b.op('And', [b.op('Greater', ['y', b.scalar(0)]), b.op('Less', ['y', b.scalar(6)])]), 'g', b.scalar(0)]) },
       { name: 'ReLU6: dY·Cast(And(Greater, Less))', inputs: io, build: (b) => b.op('Mul', ['g', b.op('Cast', [b.op('And', [b.op('Greater', ['y', b.scalar(0)]), b.op('Less', ['y', b.scalar(6)])])], { to: 1 })]) },
+      { name: 'ReLU6: dY·HardSigmoid(−2¹⁰⁰·Shrink(y, 0, 6))', inputs: io, build: (b) => b.op('Mul', ['g', b.op('HardSigmoid', [b.op('Shrink', ['y'], { lambd: float(0), bias: float(6) })], { alpha: float(-(2 ** 100)), beta: float(0) })]) },
+      { name: 'ReLU6: dY·HardSigmoid(|y − 3|) (Sub, Abs)', inputs: io, build: (b) => b.op('Mul', ['g', b.op('HardSigmoid', [b.op('Abs', [b.op('Sub', ['y', b.scalar(3)])])], { alpha: float(-(2 ** 100)), beta: float(3 * 2 ** 100) })]) },
       { name: 'ReLU6: dY·HardSigmoid(y·(6−y)) (chosen)', inputs: io, build: (b) => b.op('Mul', ['g', step(b, b.op('Mul', ['y', b.op('Sub', [b.scalar(6), 'y'])]))]) },
       { name: 'Relu: dY·Cast(Greater(y, 0))', inputs: io, build: (b) => b.op('Mul', ['g', b.op('Cast', [b.op('Greater', ['y', b.scalar(0)])], { to: 1 })]) },
       { name: 'Relu: dY·HardSigmoid(y) (chosen)', inputs: io, build: (b) => b.op('Mul', ['g', step(b, 'y')]) },

@@ -165,7 +165,7 @@ describe.skipIf(!SHARED_DIR)('lensemble serve over a real trained bundle', () =>
       expect.objectContaining({ kind: 'backbone', backbone: 'squeezenet1_1', inputSize: expect.objectContaining({ width: 128, height: 128 }), head: 'linear', tta: 'none' }),
     ]);
     expect(info.validation).toEqual(expect.objectContaining({ n: expect.any(Number), accuracy: expect.any(Number), errorRate: expect.any(Number), logLoss: expect.any(Number) }));
-    expect(info.serving).toEqual({ tta: true, device: 'cpu', maxBytes: 4 * 1024 * 1024, maxFiles: 64, maxPixels: 64_000_000, maxRequestPixels: 128_000_000 });
+    expect(info.serving).toEqual({ tta: true, device: 'cpu', maxBytes: 4 * 1024 * 1024, maxFiles: 64, maxPixels: 64_000_000, maxRequestPixels: 128_000_000, cacheRows: 20_000 });
   });
 
   it('predicts a raw JPEG body', async () => {

@@ -121,7 +121,9 @@ export function buildBackward(request: BackwardRequest): Map<string, string | un
       fail,
     };
     if (!node.output!.some((o) => contributions.get(o)?.length)) continue;
+    b.scope = `grad(${node.name || node.output![0]})`;
     const grads = rule.backward(ctx);
+    b.scope = '';
     node.input!.forEach((input, i) => {
       if (!needs(i)) return;
       const grad = grads[i];

@@ -7,6 +7,7 @@ import { dataInputs } from './model-assembly.js';
 import { decodeModel, encodeModel, floatInitializers, graphOf, withInitializerValues, type FloatTensor, type Model } from './onnx-io.js';
 import { packBucket, unpackBuckets, type ParamLayout } from './param-layout.js';
 import { untieInitializerAliases } from './parameters.js';
+import type { GradientRule } from './rules/rule.js';
 import { inferStaticShapes } from './static-shapes.js';
 import { HEAD_BIAS, HEAD_WEIGHT, STEP_IO, buildEvalGraph, buildStepGraph } from './step-graph.js';
 
@@ -17,10 +18,17 @@ export interface SessionConfig {
   intraOpNumThreads?: number;
   graphOptimizationLevel?: ort.InferenceSession.SessionOptions['graphOptimizationLevel'];
   /**
-   * Let idle intra-op threads spin between ops (default on: a step is thousands of ops, and waking sleeping threads
-   * for each cost 30 % in the benchmark). Turn it off when other work (decoding, augmentation) needs the cores.
+   * Let idle intra-op threads spin between ops before they sleep (default on: a step is thousands of ops, and
+   * waking sleeping threads for each cost 30 % in the benchmark). Turn it off when other work (decoding,
+   * augmentation) needs the cores.
    */
   spinning?: boolean;
+  /**
+   * How long an idle intra-op thread spins before it sleeps (onnxruntime's session.intra_op.spin_duration_us;
+   * default 20). Short: the gaps between ops are microseconds, while onnxruntime's own default spins through
+   * every single-threaded op and cost a fifth more CPU time per image on a shared machine (BENCHMARKS.md).
+   */
+  spinMicroseconds?: number;
   /** 'parallel' also runs independent nodes side by side (a backward pass has many: each layer's dW and dX). */
   executionMode?: 'sequential' | 'parallel';
   /** Threads for parallel execution mode (default 2). */
@@ -47,6 +55,8 @@ export interface FineTunerOptions {
   beta2?: number;
   eps?: number;
   session?: SessionConfig;
+  /** Gradient rules by op type (default: the library's); benchmarks compare formulations with it. */
+  rules?: Readonly<Record<string, GradientRule>>;
   source?: string;
 }
 
@@ -92,6 +102,8 @@ export interface FineTuner {
   release(): Promise<void>;
 }
 
+const DEFAULT_SPIN_MICROSECONDS = 20;
+
 function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: config.executionProviders ?? ['cpu'],
@@ -102,7 +114,7 @@ function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.Sessio
     logSeverityLevel: 3,
     extra: {
       session: {
-        intra_op: { allow_spinning: config.spinning === false ? '0' : '1' },
+        intra_op: { allow_spinning: config.spinning === false ? '0' : '1', spin_duration_us: String(config.spinMicroseconds ?? DEFAULT_SPIN_MICROSECONDS) },
         inter_op: { allow_spinning: config.spinning === false ? '0' : '1' },
       },
     },
@@ -135,6 +147,7 @@ export async function createFineTuner(modelBytes: Uint8Array, options: FineTuner
     labelSmoothing: options.labelSmoothing ?? 0.1,
     beta2: options.beta2 ?? ADAMW_DEFAULTS.beta2,
     eps: options.eps ?? ADAMW_DEFAULTS.eps,
+    rules: options.rules,
   });
   const evalGraph = buildEvalGraph(model, common);
   if (step.head.features * classes !== options.head.weight.length) {

@@ -22,6 +22,8 @@ export class GraphBuilder {
   private readonly used: Set<string>;
   private counter = 0;
   private readonly constants = new Map<string, string>();
+  /** Written into the names of the nodes added meanwhile (e.g. the forward node whose gradient they compute), for profiles. */
+  scope = '';
 
   /** `taken`: every name already used in the graph (values and nodes); `prefix` marks what this builder adds. */
   constructor(taken: Iterable<string>, private readonly prefix: string) {
@@ -34,6 +36,17 @@ export class GraphBuilder {
     while (this.used.has(name)) name = `${this.prefix}${hint}_${++this.counter}`;
     this.used.add(name);
     return name;
+  }
+
+  /** Runs `build` with `/label` appended to the scope (profiles tell a rule's parts apart by it). */
+  within<T>(label: string, build: () => T): T {
+    const outer = this.scope;
+    this.scope = outer ? `${outer}/${label}` : label;
+    try {
+      return build();
+    } finally {
+      this.scope = outer;
+    }
   }
 
   /** Claims an exact name (graph inputs/outputs of the built model); errors when it is taken. */
@@ -49,7 +62,7 @@ export class GraphBuilder {
     const attribute = Object.entries(attrs)
       .filter((e): e is [string, AttrValue] => e[1] !== undefined)
       .map(([k, v]) => makeAttribute(k, v));
-    this.nodes.push({ name: this.fresh(`node_${opType}`), opType, domain, input: [...inputs], output: outNames, attribute });
+    this.nodes.push({ name: this.fresh(`${this.scope ? `${this.scope}/` : ''}node_${opType}`), opType, domain, input: [...inputs], output: outNames, attribute });
     return outNames;
   }
 

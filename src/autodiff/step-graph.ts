@@ -10,6 +10,7 @@ import { cloneNodes, dataInputs, graphConstants, liveNodes, namesIn, trainingOps
 import { graphOf, tensorDims, type Model, type NodeProto } from './onnx-io.js';
 import { adamWUpdate, biasCorrections } from './optim-graph.js';
 import { layoutParams, unpackParams, type ParamLayout } from './param-layout.js';
+import type { GradientRule } from './rules/rule.js';
 import type { ShapeMap, ValueShape } from './static-shapes.js';
 
 /** Names of the head's parameters in layer groups and weight maps. */
@@ -34,6 +35,8 @@ export interface StepGraphOptions {
   beta2: number;
   eps: number;
   shapes: ShapeMap;
+  /** Gradient rules by op type (default {@link gradientRules}); benchmarks pass earlier formulations here. */
+  rules?: Readonly<Record<string, GradientRule>>;
   source?: string;
 }
 
@@ -109,7 +112,7 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   b.op('Identity', [headLogits], {}, STEP_IO.logits);
   const { dLogits } = smoothedCrossEntropyNodes(b, headLogits, STEP_IO.labels, rows, options.classes, options.labelSmoothing, STEP_IO.loss);
   const trainable = layout.buckets.flatMap((k) => k.params.map((p) => p.name));
-  const grads = buildBackward({ nodes: forward, shapes, wrt: trainable, seeds: new Map([[headLogits, dLogits]]), constants: graphConstants(graph, shapes), builder: b, source });
+  const grads = buildBackward({ nodes: forward, shapes, wrt: trainable, seeds: new Map([[headLogits, dLogits]]), constants: graphConstants(graph, shapes), builder: b, source, rules: options.rules });
 
   const corrections = biasCorrections(b, STEP_IO.beta1, STEP_IO.step, options.beta2);
   layout.buckets.forEach((bucket) => {

@@ -11,5 +11,5 @@ export async function ensembleFromManifest(manifest: BundleManifest, heads: Memb
     const source = await findSourceKind(member.source.kind).load(member.source, context);
     members.push({ name: member.name, source, tta: member.tta, head: heads[k].head, extraHeads: heads[k].extra ?? {} });
   }
-  return createEnsemble({ labels: manifest.labels, extraTargets: manifest.extraTargets, members, weights: manifest.ensemble.weights });
+  return createEnsemble({ labels: manifest.labels, extraTargets: manifest.extraTargets, members, weights: manifest.ensemble.weights, calibration: manifest.calibration });
 }

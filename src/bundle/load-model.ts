@@ -9,6 +9,7 @@ import { skippedInputs, toPredictions, type Predictions } from '../ensemble/pred
 import type { ExplainOptions, HeatmapSet } from '../explain/explain-images.js';
 import { explainedPredictions, type ExplainedPrediction } from '../explain/prediction-explanation.js';
 import { LensembleError, errorMessage } from '../util/errors.js';
+import { boundedMemoryStores } from '../features/store-provider.js';
 import { stripUndefined } from '../util/objects.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { loadBundle } from './bundle.js';
@@ -24,6 +25,11 @@ export interface LoadModelOptions {
   progress?: boolean;
   /** Use the members' test-time augmentation (default true); each call may override it. */
   tta?: boolean;
+  /**
+   * Keep feature rows in a bounded memory of this many rows (least recently used go first) instead of the disk
+   * cache: what a server wants, so unique uploads never grow a cache without bound.
+   */
+  memoryCacheRows?: number;
   /** Open every member's backbone now (a server fails before it listens) rather than on first use. */
   openNow?: boolean;
   /** Extract the features of new images on the workers of a Redis queue (`lensemble worker`); heads run here. */
@@ -66,7 +72,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const bundle = loadBundle(dir);
   const queue = options.queue ? await openQueueExtraction(options.queue) : undefined;
   const sessions = createSessionCache();
-  const context = { cacheDir: options.cacheDir ?? defaultCacheDir(), device: options.device, batchSize: options.batchSize, progress: options.progress, sessions, bundleDir: bundle.dir, queue };
+  const stores = options.memoryCacheRows ? boundedMemoryStores(options.memoryCacheRows) : undefined;
+  const context = { cacheDir: options.cacheDir ?? defaultCacheDir(), device: options.device, batchSize: options.batchSize, progress: options.progress, sessions, stores, bundleDir: bundle.dir, queue };
   let ensemble: Ensemble;
   try {
     ensemble = await ensembleFromManifest(bundle.manifest, bundle.members, context);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { calibrationSchema } from '../ensemble/calibration.js';
 import { ttaSettingsSchema } from '../ensemble/tta.js';
 import { findSourceKind } from '../sources/registry.js';
 import type { SourceEntry } from '../sources/source-kind.js';
@@ -80,6 +81,8 @@ export const manifestSchema = z.object({
   /** Provenance: dataset, split, seed, hyper-parameters, timings. */
   training: z.record(z.string(), z.unknown()),
   validation: metricsSummarySchema.optional(),
+  /** Thresholds from the validation split behind predictions' `lowConfidence` / `unfamiliar` warnings. */
+  calibration: calibrationSchema.optional(),
 });
 export type BundleManifest = z.infer<typeof manifestSchema>;
 export type ManifestInput = z.input<typeof manifestSchema>;

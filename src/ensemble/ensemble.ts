@@ -8,6 +8,7 @@ import { explainPredictions, type ExplainOptions, type HeatmapSet } from '../exp
 import { LensembleError } from '../util/errors.js';
 import { takeRows, zeros, type Matrix } from '../util/matrix.js';
 import { averageProbabilities } from './average.js';
+import { assess, noveltyScore, type Assessment, type Calibration } from './calibration.js';
 import { combineTta, type TtaSettings } from './tta.js';
 
 /** A member ready to predict: its source (sessions open on first need) and its fitted heads. */
@@ -36,6 +37,8 @@ export interface EnsembleProbabilities {
   members: MemberProbabilities[];
   /** Ensemble probabilities of each extra target. */
   extra: Record<string, MemberProbabilities>;
+  /** Per image, whether it looks unlike the validation images (models calibrated at training). */
+  assessments?: Assessment[];
   skipped: SkippedImage[];
 }
 
@@ -87,8 +90,9 @@ function memberProbabilities(head: Classifier, features: SourceFeatures, hashes:
  * The one inference path: every member's features (cached by content), its heads, its TTA, and the weighted
  * average. Training-time validation, evaluate, predict, submit and serve all predict through it.
  */
-export function createEnsemble(init: { labels: string[]; extraTargets?: Record<string, string[]>; members: EnsembleMember[]; weights: number[] }): Ensemble {
-  const { labels, members, weights } = init;
+export function createEnsemble(init: { labels: string[]; extraTargets?: Record<string, string[]>; members: EnsembleMember[]; weights: number[]; calibration?: Calibration }): Ensemble {
+  const { labels, members, weights, calibration } = init;
+  const novelty = (calibration?.novelty ?? []).map((n) => ({ ...n, k: members.findIndex((m) => m.name === n.member), unit: n.centroids.map((c) => Float32Array.from(c)) })).filter((n) => n.k >= 0);
   const extraTargets = init.extraTargets ?? {};
   if (weights.length !== members.length) throw new Error(`${weights.length} ensemble weights for ${members.length} members`);
 
@@ -123,6 +127,12 @@ export function createEnsemble(init: { labels: string[]; extraTargets?: Record<s
     });
     const ensemble = mix(perMember);
     const extra = Object.fromEntries(targets.map((t) => [t, mix(members.map((m, k) => memberProbabilities(m.extraHeads[t], features[k], hashes, m.tta)))]));
+    const assessments = calibration
+      ? hashes.map((hash, i) => {
+          const scores = novelty.map((n) => noveltyScore(features[n.k].plain.get(hash, 0)!, n.unit) / n.threshold);
+          return assess(calibration, Math.max(...ensemble.tta.data.subarray(i * labels.length, (i + 1) * labels.length)), scores.length ? Math.max(...scores) : undefined);
+        })
+      : undefined;
     return {
       images: usable,
       probabilities: ensemble.tta,
@@ -130,6 +140,7 @@ export function createEnsemble(init: { labels: string[]; extraTargets?: Record<s
       members: perMember,
       extra,
       skipped,
+      ...(assessments ? { assessments } : {}),
     };
   }
 

@@ -8,6 +8,8 @@ import type { EnsembleProbabilities } from './ensemble.js';
  *
  *   { name, label, confidence, probabilities: { <class>: p, … }, targets?: { <target>: { label, confidence, probabilities } } }
  *
+ * plus, for models calibrated at training, `lowConfidence`, `unfamiliar` and (when either holds) `warning`.
+ *
  * `name` is the image as the caller gave it (the path typed, the path inside a folder given, or the uploaded
  * file name); probabilities are rounded to 6 decimals.
  */
@@ -18,6 +20,12 @@ export interface Prediction {
   probabilities: Record<string, number>;
   /** Extra targets (e.g. variety) of multi-target models. */
   targets?: Record<string, TargetPrediction>;
+  /** Models calibrated at training: confidence below what all but the least sure 5% of validation images got. */
+  lowConfidence?: boolean;
+  /** …and features farther from every training class than 99% of validation images (e.g. a face shown to a rice model). */
+  unfamiliar?: boolean;
+  /** One line for a person, when either is true. */
+  warning?: string;
 }
 
 export interface TargetPrediction {
@@ -53,7 +61,7 @@ export function skippedInputs(skipped: SkippedImage[]): SkippedInput[] {
 export function toPredictions(labels: string[], extraTargets: Record<string, string[]>, result: EnsembleProbabilities): Prediction[] {
   const targets = Object.entries(extraTargets);
   return result.images.map((img, i): Prediction => {
-    const prediction: Prediction = { name: img.record.id, ...describe(labels, row(result.probabilities, i)) };
+    const prediction: Prediction = { name: img.record.id, ...describe(labels, row(result.probabilities, i)), ...(result.assessments?.[i] ?? {}) };
     if (targets.length) prediction.targets = Object.fromEntries(targets.map(([t, names]) => [t, describe(names, row(result.extra[t].tta as Matrix, i))]));
     return prediction;
   });

@@ -1,21 +1,13 @@
 import type { ExportMetadata } from './ensemble-onnx.js';
 import { RESIZE_SCRIPT } from './page-resize.js';
+import { THEME_STYLE } from '../web/theme.js';
 
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** JSON safe inside a <script> element. */
 const scriptJson = (value: unknown): string => JSON.stringify(value).replace(/</g, '\\u003c');
 
-const STYLE = `
-:root { color-scheme: light dark; --bg: #f6f7f9; --card: #fff; --text: #1b1f24; --muted: #5b6470; --line: #d9dde3;
-  --accent: #1f6feb; --accent-soft: #dbe7fd; --bar: #9db8e8; --bad: #b42318; --focus: #f59e0b; }
-@media (prefers-color-scheme: dark) {
-  :root { --bg: #111418; --card: #1a1f26; --text: #e6e9ee; --muted: #9aa4b2; --line: #2d3540;
-    --accent: #5b9bff; --accent-soft: #1d2c45; --bar: #3b5a8c; --bad: #ff8a7a; }
-}
-* { box-sizing: border-box; }
-body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--text); }
-main { max-width: 1100px; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
+const STYLE = THEME_STYLE + `main { max-width: 1100px; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
 h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
 h2 { font-size: 1.05rem; margin: 0; }
 .muted { color: var(--muted); }

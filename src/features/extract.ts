@@ -7,7 +7,8 @@ import type { PreprocessSpec } from '../images/preprocess-spec.js';
 import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { createProgress } from '../util/progress.js';
-import { openFeatureStore, type FeatureStore } from './feature-store.js';
+import type { FeatureStore } from './feature-store.js';
+import { diskStores, type FeatureStores } from './store-provider.js';
 import { recipeFromKey, renderViews } from './recipes.js';
 import { sharedRenderPool, type RenderPool } from './render-pool.js';
 import { plainViews, type ViewRecipe } from './view-recipe.js';
@@ -35,7 +36,9 @@ export interface ExtractOptions {
   label?: string;
   /** Called after each batch is safely written to the cache. */
   onBatch?: (done: number, total: number) => void;
-  /** Where rows are looked up and written (default: the cache folder of this key); a queue worker's is in memory. */
+  /** Where the rows of each cache key live (default: the disk cache under `cacheRoot`). */
+  stores?: FeatureStores;
+  /** Where rows are looked up and written (overrides `stores`); a queue worker's is in memory. */
   store?: FeatureStore;
 }
 
@@ -60,7 +63,7 @@ export function featureCacheKey(backbone: { spec: BackboneSpec; sha256: string }
 export function cachedExtraction(backbone: { spec: BackboneSpec; sha256: string }, options: Omit<ExtractOptions, 'session'>): ExtractResult | undefined {
   const recipe = options.recipe ?? plainViews;
   const views = options.views ?? [0];
-  const store = openFeatureStore(options.cacheRoot, featureCacheKey(backbone, options.preprocess, recipe));
+  const store = (options.stores ?? diskStores(options.cacheRoot))(featureCacheKey(backbone, options.preprocess, recipe));
   const keys = new Set<string>();
   for (const item of options.items) {
     for (const view of views) {
@@ -86,7 +89,7 @@ export async function extractFeatures(options: ExtractOptions): Promise<ExtractR
   const recipe = options.recipe ?? plainViews;
   const views = options.views ?? [0];
   const { session, preprocess } = options;
-  const store = options.store ?? openFeatureStore(options.cacheRoot, featureCacheKey(session, preprocess, recipe));
+  const store = options.store ?? (options.stores ?? diskStores(options.cacheRoot))(featureCacheKey(session, preprocess, recipe));
   const todo: { item: ExtractItem; view: number }[] = [];
   let reused = 0;
   const seen = new Set<string>();

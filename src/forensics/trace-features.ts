@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import type { SkippedImage } from '../dataset/scan.js';
 import { selectColumns } from '../features/column-view.js';
 import type { ExtractItem } from '../features/extract.js';
-import { openFeatureStore, type FeatureEntry, type FeatureStore } from '../features/feature-store.js';
+import { diskStores, type FeatureStores } from '../features/store-provider.js';
+import type { FeatureEntry, FeatureStore } from '../features/feature-store.js';
 import { decodeImage, ImageReadError } from '../images/decode.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { errorMessage } from '../util/errors.js';
@@ -109,6 +110,8 @@ export interface TraceExtractOptions {
   poolSize?: number;
   /** Results written to the cache per append (resumability granularity). */
   flushEvery?: number;
+  /** Where the records of each EM setting live (default: the disk cache under `cacheDir`). */
+  stores?: FeatureStores;
   /** Where records are looked up and written (default: the cache folder of these EM settings); a queue worker's is in memory. */
   store?: FeatureStore;
   /** Called after each image, done or skipped. */
@@ -120,7 +123,7 @@ export async function extractTraceFeatures(items: ExtractItem[], options: TraceS
   const started = performance.now();
   const sizes = options.kernelSizes;
   if (extract.store && sizes.length !== 1) throw new Error('a given trace store holds one kernel size; split multi-N settings first');
-  const stores = extract.store ? [extract.store] : sizes.map((n) => openFeatureStore(extract.cacheDir, traceCacheKey(singleSizeSettings(options, n))));
+  const stores = extract.store ? [extract.store] : sizes.map((n) => (extract.stores ?? diskStores(extract.cacheDir))(traceCacheKey(singleSizeSettings(options, n))));
   const seen = new Set<string>();
   const todo = items.filter((item) => {
     if (seen.has(item.contentHash) || stores.every((s) => s.has(item.contentHash, 0))) return false;

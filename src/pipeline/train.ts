@@ -9,6 +9,7 @@ import type { ReadDatasetOptions } from '../dataset/read-dataset.js';
 import type { SkippedImage } from '../dataset/scan.js';
 import { formatDatasetSummary, formatSkipped } from '../dataset/summary.js';
 import { DEFAULT_SEED, DEFAULT_WEIGHT_FOLDS } from '../defaults.js';
+import { calibrate, classCentroids, noveltyScore, type Calibration } from '../ensemble/calibration.js';
 import { chooseWeights, type EnsembleWeights, type WeightMethod } from '../ensemble/choose-weights.js';
 import type { EnsembleEvaluation } from '../ensemble/ensemble.js';
 import type { TargetLabels } from '../ensemble/fit-heads.js';
@@ -140,7 +141,7 @@ async function trainWith(options: TrainOptions, queue: QueueExtraction | undefin
     const validation = validImages.length ? await ensemble.evaluate(validImages, { progress: false }) : undefined;
     if (!validation) throw new LensembleError('no validation images to evaluate on (all unreadable?)', options.data);
 
-    const manifest = withValidation(draft, validation);
+    const manifest = { ...withValidation(draft, validation), calibration: calibrationOf(validation, fitted, targets) };
     const members = fitted.members.map((m, k): MemberResult => ({
       name: m.name,
       evaluation: validation.members[k].evaluationPlain,
@@ -227,6 +228,21 @@ function draftManifest(options: TrainOptions, data: PreparedData, targets: Train
       fits: fitted.members.map((m) => summarizeFit(m.main.fit)),
     },
   };
+}
+
+/** Thresholds for predictions' warnings, from the validation split (see src/ensemble/calibration.ts). */
+function calibrationOf(validation: EnsembleEvaluation, fitted: FittedMembers, targets: TrainingTargets): Calibration {
+  const trainHashes = fitted.train.map((i) => fitted.hashes[i]);
+  const y = Int32Array.from(fitted.train, (i) => targets.main.y[i]);
+  const validHashes = validation.probabilities.images.map((img) => img.contentHash);
+  return calibrate(
+    validation.probabilities.probabilities,
+    fitted.members.map((m) => {
+      const store = m.trained.features.plain;
+      const centroids = classCentroids(store, trainHashes, y, targets.main.labels.length);
+      return { name: m.name, centroids, validScores: validHashes.map((h) => noveltyScore(store.get(h, 0)!, centroids)) };
+    }),
+  );
 }
 
 function withValidation(draft: BundleManifest, validation: EnsembleEvaluation): BundleManifest {

@@ -10,7 +10,7 @@ import { singleSizeSettings, type TraceSettings } from '../forensics/trace-optio
 import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 import { LensembleError } from '../util/errors.js';
 import { runShards } from './coordinator.js';
-import { QUEUE_PROTOCOL } from './jobs.js';
+import { QUEUE_PROTOCOL, type Shard } from './jobs.js';
 import { packImages } from './payload.js';
 import type { QueueConnection } from './queue-connection.js';
 import type { ShardResult } from './shard-result.js';
@@ -72,6 +72,38 @@ function describeStart(settings: QueueRunSettings, label: string, shards: Planne
 }
 
 /**
+ * The coordinator's side of one cache key: the wanted (image, view) pairs not yet in `store` cut into shards, each
+ * enqueued with the job data `job` builds around its packed images, the rows appended as results come back.
+ */
+async function extractShards(
+  connection: QueueConnection,
+  settings: QueueRunSettings,
+  store: FeatureStore,
+  wanted: ReturnType<typeof wantedViews>,
+  options: { label: string; progress?: boolean; job: (images: Awaited<ReturnType<typeof packImages>>['images']) => Shard },
+): Promise<{ computed: number; reused: number; skipped: SkippedImage[] }> {
+  const reused = wanted.reduce((n, { item, views }) => n + views.filter((v) => store.has(item.contentHash, v)).length, 0);
+  const shards = planShards(store.keyId, wanted, (hash, view) => store.has(hash, view), settings.shardSize);
+  if (shards.length) describeStart(settings, options.label, shards, reused, connection.target.display);
+  let computed = 0;
+  const { skipped } = await runShards(connection, shards, {
+    label: options.label,
+    progress: options.progress,
+    inFlight: settings.inFlight,
+    log: settings.log,
+    payload: async (shard) => {
+      const { images, bytes, skipped } = await packImages(shard.images, settings.sharedRoot);
+      if (images.length === 0) return { skipped };
+      return { data: options.job(images), bytes, skipped };
+    },
+    apply: (result, shard) => {
+      computed += appendNew(store, result, shard);
+    },
+  });
+  return { computed, reused, skipped };
+}
+
+/**
  * `extractFeatures` on the queue's workers: the same cache lookup, the rows appended to this machine's store as
  * shards come back, the same result. Workers decode, resample and augment with the same code and seeds, so the
  * rows are the ones a local run would have computed.
@@ -84,36 +116,20 @@ export async function extractFeaturesViaQueue(connection: QueueConnection, setti
   }
   const key = featureCacheKey(options.backbone, options.preprocess, recipe);
   const store = openFeatureStore(options.cacheRoot, key);
-  const wanted = wantedViews(options.items, options.views ?? [0]);
-  const reused = wanted.reduce((n, { item, views }) => n + views.filter((v) => store.has(item.contentHash, v)).length, 0);
-  const shards = planShards(store.keyId, wanted, (hash, view) => store.has(hash, view), settings.shardSize);
-  const label = options.label ?? 'Extracting';
-  if (shards.length) describeStart(settings, label, shards, reused, connection.target.display);
-  let computed = 0;
-  const { skipped } = await runShards(connection, shards, {
-    label,
+  const { computed, reused, skipped } = await extractShards(connection, settings, store, wantedViews(options.items, options.views ?? [0]), {
+    label: options.label ?? 'Extracting',
     progress: options.progress,
-    inFlight: settings.inFlight,
-    log: settings.log,
-    payload: async (shard) => {
-      const { images, bytes, skipped } = await packImages(shard.images, settings.sharedRoot);
-      if (images.length === 0) return { skipped };
-      const data = {
-        kind: 'backbone' as const,
-        protocol: QUEUE_PROTOCOL,
-        keyId: store.keyId,
-        sharedRoot: settings.sharedRoot,
-        images,
-        backbone: { spec: options.backbone.spec, sha256: options.backbone.sha256 },
-        preprocess: options.preprocess,
-        recipe: recipe.key,
-        batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
-      };
-      return { data, bytes, skipped };
-    },
-    apply: (result, shard) => {
-      computed += appendNew(store, result, shard);
-    },
+    job: (images) => ({
+      kind: 'backbone' as const,
+      protocol: QUEUE_PROTOCOL,
+      keyId: store.keyId,
+      sharedRoot: settings.sharedRoot,
+      images,
+      backbone: { spec: options.backbone.spec, sha256: options.backbone.sha256 },
+      preprocess: options.preprocess,
+      recipe: recipe.key,
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    }),
   });
   return { store, computed, reused, failures: inputOrder(options.items, skipped), seconds: (performance.now() - started) / 1000 };
 }
@@ -152,25 +168,10 @@ async function tracesOfOneSize(
   options: { cacheDir: string; progress?: boolean; label?: string },
 ) {
   const store = openFeatureStore(options.cacheDir, traceCacheKey(traces));
-  const wanted = wantedViews(items, [0]);
-  const reused = wanted.filter(({ item }) => store.has(item.contentHash, 0)).length;
-  const shards = planShards(store.keyId, wanted, (hash, view) => store.has(hash, view), settings.shardSize);
-  const label = options.label ?? `EM traces N=${traces.kernelSize}`;
-  if (shards.length) describeStart(settings, label, shards, reused, connection.target.display);
-  let computed = 0;
-  const { skipped } = await runShards(connection, shards, {
-    label,
+  const { computed, reused, skipped } = await extractShards(connection, settings, store, wantedViews(items, [0]), {
+    label: options.label ?? `EM traces N=${traces.kernelSize}`,
     progress: options.progress,
-    inFlight: settings.inFlight,
-    log: settings.log,
-    payload: async (shard) => {
-      const { images, bytes, skipped } = await packImages(shard.images, settings.sharedRoot);
-      if (images.length === 0) return { skipped };
-      return { data: { kind: 'traces' as const, protocol: QUEUE_PROTOCOL, keyId: store.keyId, sharedRoot: settings.sharedRoot, images, traces }, bytes, skipped };
-    },
-    apply: (result, shard) => {
-      computed += appendNew(store, result, shard);
-    },
+    job: (images) => ({ kind: 'traces' as const, protocol: QUEUE_PROTOCOL, keyId: store.keyId, sharedRoot: settings.sharedRoot, images, traces }),
   });
   return { store, computed, reused, failures: skipped };
 }

@@ -27,7 +27,7 @@ export interface ModelInfo {
   createdAt: string;
   lensembleVersion: string;
   /** How this server runs the model. */
-  serving: { tta: boolean; device: string; maxBytes: number };
+  serving: { tta: boolean; device: string; maxBytes: number; /** Feature rows kept in memory (0: the disk cache). */ cacheRows?: number };
   /** Members whose Grad-CAM maps `?explain=1` mixes, and those left out (why). */
   heatmaps?: { members: string[]; leftOut: { name: string; reason: string }[] };
 }

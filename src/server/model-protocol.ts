@@ -4,6 +4,8 @@ import type { ClassifyOptions, ClassifyResult } from './classify.js';
 /** What the model worker is started with. */
 export interface ModelWorkerConfig extends ClassifyOptions {
   model: string;
+  /** Feature rows kept in the worker's bounded memory (undefined: the disk cache). */
+  memoryCacheRows?: number;
 }
 
 export interface ModelRequest {

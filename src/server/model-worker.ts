@@ -16,7 +16,7 @@ const reply = (message: ModelReply) => port.postMessage(message);
 // The model (and its backbone sessions) stays loaded for the life of the worker: a request costs inference only.
 let model: Model | undefined;
 try {
-  model = await loadModel(config.model, { device: config.device, cacheDir: config.cacheDir, batchSize: config.batchSize, progress: false, openNow: true });
+  model = await loadModel(config.model, { device: config.device, cacheDir: config.cacheDir, batchSize: config.batchSize, memoryCacheRows: config.memoryCacheRows, progress: false, openNow: true });
   reply({ type: 'ready', heatmaps: heatmapSupport(model.ensemble.members) });
 } catch (err) {
   reply({ type: 'failed', error: serializeError(err) });

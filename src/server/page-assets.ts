@@ -1,16 +1,8 @@
 // The web page's inline style and script (no CDN, no framework: the page works offline).
 // Kept as plain strings; page.ts puts them in the HTML and allows exactly them by hash in the CSP.
+import { THEME_STYLE } from '../web/theme.js';
 
-export const PAGE_STYLE = `
-:root { color-scheme: light dark; --bg: #f6f7f9; --card: #fff; --text: #1b1f24; --muted: #5b6470; --line: #d9dde3;
-  --accent: #1f6feb; --accent-soft: #dbe7fd; --bar: #9db8e8; --bad: #b42318; --focus: #f59e0b; }
-@media (prefers-color-scheme: dark) {
-  :root { --bg: #111418; --card: #1a1f26; --text: #e6e9ee; --muted: #9aa4b2; --line: #2d3540;
-    --accent: #5b9bff; --accent-soft: #1d2c45; --bar: #3b5a8c; --bad: #ff8a7a; }
-}
-* { box-sizing: border-box; }
-body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--text); }
-main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
+export const PAGE_STYLE = THEME_STYLE + `main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
 h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
 h2 { font-size: 1.05rem; margin: 0; }
 .muted { color: var(--muted); }
@@ -41,6 +33,7 @@ button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 .card .error { color: var(--bad); margin: 0; }
 .card .bars { grid-column: 1 / -1; margin: .4rem 0 0; padding: 0; list-style: none; }
 .card .target { grid-column: 1 / -1; margin: .6rem 0 0; font-size: .95rem; }
+.card .warning { grid-column: 1 / -1; margin: 0 0 .4rem; padding: .3rem .5rem; border-radius: .3rem; background: #fff4d6; color: #6b4d00; font-size: .9rem; }
 .bars li { display: grid; grid-template-columns: minmax(0, 11rem) 1fr 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
 .bars .cls { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .bars .track { height: .6rem; border-radius: 99px; background: var(--line); overflow: hidden; }
@@ -126,6 +119,10 @@ export const PAGE_SCRIPT = `
       item,
       show(prediction) {
         const parts = [el('h2', { class: 'verdict' }, [...breakable(prediction.label), ' ', el('span', { class: 'conf', text: pct(prediction.confidence) })]), bars(prediction.probabilities, prediction.label)];
+        if (prediction.warning) {
+          parts.unshift(el('p', { class: 'warning', role: 'note', text: '⚠ ' + prediction.warning }));
+          item.dataset.warning = prediction.unfamiliar ? 'unfamiliar' : 'low-confidence';
+        }
         for (const [target, t] of Object.entries(prediction.targets || {})) {
           parts.push(el('p', { class: 'target' }, [el('strong', { text: target + ': ' }), t.label + ' (' + pct(t.confidence) + ')']));
           if (t.probabilities) parts.push(bars(t.probabilities, t.label));

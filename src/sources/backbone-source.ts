@@ -96,7 +96,7 @@ export function loadedBackboneSource(
     },
     network: { modelPath: backbone.modelPath, spec: backbone.spec, preprocess, session: open },
     extract: (items, options) =>
-      extractBackboneViews(backbone, open, { preprocess, cacheRoot: context.cacheDir, batchSize: context.batchSize, progress: options.progress ?? context.progress }, items, {
+      extractBackboneViews(backbone, open, { preprocess, cacheRoot: context.cacheDir, stores: context.stores, batchSize: context.batchSize, progress: options.progress ?? context.progress }, items, {
         tta: options.tta,
         augmentation,
         label: options.label,

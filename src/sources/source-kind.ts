@@ -8,6 +8,7 @@ import type { FittedHead } from '../ensemble/fit-heads.js';
 import type { TtaSettings } from '../ensemble/tta.js';
 import type { ExtractItem } from '../features/extract.js';
 import type { FeatureStore } from '../features/feature-store.js';
+import type { FeatureStores } from '../features/store-provider.js';
 import type { QueueExtraction } from '../queue/queue-extraction.js';
 import type { Classifier } from '../heads/classifier.js';
 import type { PeakMemory } from '../util/memory.js';
@@ -53,6 +54,8 @@ export interface SourceContext {
   progress?: boolean;
   /** Backbone sessions shared by the members of one model (and kept open across calls). */
   sessions: SessionCache;
+  /** Where feature rows live at inference (default: the disk cache under `cacheDir`; a server keeps a bounded memory). */
+  stores?: FeatureStores;
   /** When set (`--queue`), features are extracted by the queue's workers instead of here; same options, same results. */
   queue?: QueueExtraction;
 }

@@ -61,7 +61,7 @@ function describeTraces(traces: TraceSettings): SourceDescription {
 }
 
 async function extract(items: ExtractItem[], traces: TraceSettings, context: SourceContext, label?: string) {
-  const options = { cacheDir: context.cacheDir, progress: context.progress, label };
+  const options = { cacheDir: context.cacheDir, stores: context.stores, progress: context.progress, label };
   const result = await (context.queue ? context.queue.extractTraces(items, traces, options) : extractTraceFeatures(items, traces, options));
   return { result, features: { plain: result.features, failures: result.failures, computed: result.computed, reused: result.reused, seconds: result.seconds } };
 }

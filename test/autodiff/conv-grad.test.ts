@@ -24,6 +24,11 @@ const cases: ConvCase[] = [
   { name: 'depthwise 3×3', x: [2, 6, 7, 7], w: [6, 1, 3, 3], bias: true, attrs: { group: 6, pads: [1, 1, 1, 1] } },
   { name: 'depthwise 3×3 stride 2, odd', x: [3, 4, 9, 7], w: [4, 1, 3, 3], bias: true, attrs: { group: 4, strides: [2, 2], pads: [1, 1, 1, 1] } },
   { name: 'depthwise, channel multiplier 2', x: [2, 3, 6, 6], w: [6, 1, 3, 3], bias: true, attrs: { group: 3, pads: [1, 1, 1, 1] } },
+  // 10–64 padded columns: the overlapping-rows weight gradient.
+  { name: 'depthwise 3×3 at 12×11 (overlapping rows)', x: [2, 4, 12, 11], w: [4, 1, 3, 3], bias: true, attrs: { group: 4, pads: [1, 1, 1, 1] } },
+  { name: 'depthwise multiplier 2 at 10×12 (overlapping rows)', x: [2, 3, 10, 12], w: [6, 1, 3, 3], attrs: { group: 3, pads: [1, 1, 1, 1] } },
+  { name: 'depthwise 3×2, asymmetric pads at 12×12 (overlapping rows)', x: [2, 3, 12, 12], w: [3, 1, 3, 2], attrs: { group: 3, pads: [0, 2, 1, 0] } },
+  { name: 'depthwise 5×5 unpadded at 11×13 (overlapping rows)', x: [1, 2, 11, 13], w: [2, 1, 5, 5], attrs: { group: 2 } },
   { name: 'depthwise 5×5 dilated, asymmetric pads', x: [2, 3, 10, 9], w: [3, 1, 5, 5], attrs: { group: 3, dilations: [2, 1], pads: [3, 2, 4, 1] } },
   { name: 'pointwise 1×1', x: [2, 5, 4, 3], w: [7, 5, 1, 1], bias: true, attrs: {} },
   { name: 'pointwise 1×1 at a small spatial size (channel-major weight gradient)', x: [3, 12, 2, 2], w: [16, 12, 1, 1], bias: true, attrs: {} },

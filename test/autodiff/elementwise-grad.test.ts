@@ -1,4 +1,8 @@
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { buildGradientModel } from '../../src/autodiff/gradient-model.js';
+import { valueInfo } from '../../src/autodiff/model-assembly.js';
+import { encodeModel, floatTensorProto } from '../../src/autodiff/onnx-io.js';
 import { createRng } from '../../src/util/rng.js';
 import { gradCheck, spacedValues, worstError, type Operand } from './support/gradcheck.js';
 
@@ -12,6 +16,14 @@ describe('elementwise gradient rules (finite differences)', () => {
     'Clip (ReLU6 bounds as inputs)': unary('Clip', spacedValues(60, 0.25, rng), [
       { name: 'lo', dims: [], data: Float32Array.of(0), constant: true },
       { name: 'hi', dims: [], data: Float32Array.of(1.5), constant: true },
+    ]),
+    'Clip (bounds 0.5 and 2)': unary('Clip', spacedValues(60, 0.1, rng), [
+      { name: 'lo', dims: [], data: Float32Array.of(0.5), constant: true },
+      { name: 'hi', dims: [], data: Float32Array.of(2), constant: true },
+    ]),
+    'Clip (bounds −1 and 1)': unary('Clip', spacedValues(60, 0.1, rng), [
+      { name: 'lo', dims: [], data: Float32Array.of(-1), constant: true },
+      { name: 'hi', dims: [], data: Float32Array.of(1), constant: true },
     ]),
     'Clip (min only)': unary('Clip', spacedValues(60, 0.02, rng), [{ name: 'lo', dims: [], data: Float32Array.of(0), constant: true }]),
     Sigmoid: unary('Sigmoid'),
@@ -32,6 +44,28 @@ describe('elementwise gradient rules (finite differences)', () => {
       expect(worstError(results)).toBeLessThan(2e-3);
     });
   }
+
+  it('ReLU6 passes dY exactly where 0 < y < 6: zero at both bounds and past them, all of it just inside', async () => {
+    const model = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'clip',
+        node: [{ name: 'clip', opType: 'Clip', input: ['x', 'lo', 'hi'], output: ['y'] }],
+        initializer: [floatTensorProto('lo', [], Float32Array.of(0)), floatTensorProto('hi', [], Float32Array.of(6))],
+        input: [valueInfo('x', [10])],
+        output: [valueInfo('y', [10])],
+      },
+    };
+    const below6 = new Float32Array(new Uint32Array([0x40bfffff]).buffer)[0]; // the largest float under 6
+    const x = Float32Array.of(-1, 0, 1e-30, 0.5, 3, below6, 6, 7, -1e-30, 2);
+    const grad = await buildGradientModel(model, { inputDims: { x: [10] }, batchInputs: [], wrt: ['x'], outputs: ['y'] });
+    const session = await ort.InferenceSession.create(encodeModel(grad.model), { logSeverityLevel: 3 });
+    const upstream = Float32Array.from({ length: 10 }, (_, i) => i + 1);
+    const out = await session.run({ x: new ort.Tensor('float32', x, [10]), [grad.upstreamInputs.y]: new ort.Tensor('float32', upstream, [10]) });
+    await session.release();
+    expect(Array.from(out[grad.gradOutputs.x].data as Float32Array)).toEqual([0, 0, 3, 4, 5, 6, 0, 0, 0, 10]);
+  });
 
   it('Pow with a constant exponent', async () => {
     const results = await gradCheck({

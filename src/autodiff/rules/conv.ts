@@ -124,6 +124,41 @@ function depthwiseWeightGrad(b: GraphBuilder, s: ConvShape, x: string, dY: strin
 }
 
 /**
+ * Whether a stride-1, dilation-1 depthwise dW should use {@link overlappingRowsWeightGrad}: rows of 10–64 padded
+ * columns. Measured against the batch-as-groups Conv at MobileNetV2's shapes (bench/grad-formulations-bench.ts):
+ * 1.5–1.7× faster at 14² and 28², a little at 56²; slower at 7² (the Pads dominate) and at 112² (the wasted
+ * offsets grow with the row length).
+ */
+const overlappingRowsFits = (w: Window): boolean => {
+  const rowLength = w.inSize[1] + w.padBegin[1] + w.padEnd[1];
+  return rowLength >= 10 && rowLength <= 64;
+};
+
+/**
+ * Stride-1 depthwise dW without im2col. Every (image, channel) plane of X is padded and flattened with rows of
+ * R = padded width (plus one zero row), dY is padded to rows of R and flattened; a grouped Conv whose kernel
+ * (dY, [Ho·R] long) spans its whole input column is one GEMM straight over overlapping windows of X in MLAS
+ * (no im2col: "kernel uses the entire input width"), giving the correlation at every flat offset 0..kh·R. Tap
+ * (a, b) is offset a·R + b; the other offsets are the price (kh·R + 1 dot products instead of kh·kw).
+ */
+function overlappingRowsWeightGrad(b: GraphBuilder, s: ConvShape, x: string, dY: string): string {
+  const [h, w] = s.w.inSize;
+  const [ho, wo] = s.w.outSize;
+  const [kh, kw] = s.w.kernel;
+  const rowLength = w + s.w.padBegin[1] + s.w.padEnd[1];
+  const rows = h + s.w.padBegin[0] + s.w.padEnd[0] + 1;
+  const planes = s.n * s.c;
+  const xRows = b.op('Pad', [b.reshape(x, [planes, h, w]), b.int64([0, s.w.padBegin[0], s.w.padBegin[1], 0, s.w.padEnd[0] + 1, s.w.padEnd[1]])]);
+  const dYRows = b.op('Pad', [b.reshape(dY, [s.n * s.m, ho, wo]), b.int64([0, 0, 0, 0, 0, rowLength - wo])]);
+  const offsets = kh * rowLength + 1;
+  const corr = b.op('Conv', [b.reshape(xRows, [1, planes, rows * rowLength, 1]), b.reshape(dYRows, [s.n * s.m, 1, ho * rowLength, 1])], { group: planes });
+  const taps: number[] = [];
+  for (let a = 0; a < kh; a++) for (let c = 0; c < kw; c++) taps.push(a * rowLength + c);
+  const perImage = b.op('Gather', [b.reshape(corr, [s.n * s.m, offsets]), b.int64(taps)], { axis: 1 });
+  return b.reshape(b.reduceSum(b.reshape(perImage, [s.n, s.m, kh * kw]), [0], false), [s.m, 1, kh, kw]);
+}
+
+/**
  * dW in general: X as [C/g, g·N, H, W] (channels become the batch, the batch becomes channels) correlated with
  * dY as a [M, N, Ho, Wo] kernel, grouped by g, gives [C/g, M, kh, kw]; a transpose makes it [M, C/g, kh, kw].
  */
@@ -141,29 +176,50 @@ function generalWeightGrad(b: GraphBuilder, s: ConvShape, x: string, dY: string)
   return b.transpose(cropToKernel(b, corr, [cg, s.m, ...size], s.w.kernel), [1, 0, 2, 3]);
 }
 
-export const conv: GradientRule = {
-  differentiable: [0, 1, 2],
-  backward: (ctx) => {
-    const [x, weight, bias] = ctx.node.input!;
-    const s = convShape(ctx);
-    const dY = ctx.dY()!;
-    const b = ctx.b;
-    const pointwise = isTrivialWindow(s.w) && s.group === 1;
-    let dX: string | undefined;
-    if (ctx.needs(0)) {
-      if (pointwise) dX = pointwiseInputGrad(b, s, weight, dY);
-      else if (flippable(s.w)) dX = flippedInputGrad(b, s, weight, dY);
-      else dX = transposedInputGrad(b, s, weight, dY);
-    }
-    let dW: string | undefined;
-    if (ctx.needs(1)) {
-      if (pointwise) dW = pointwiseWeightGrad(b, s, x, dY);
-      else if (s.c === s.group) dW = depthwiseWeightGrad(b, s, x, dY);
-      else dW = generalWeightGrad(b, s, x, dY);
-    }
-    const dB = bias && ctx.needs(2) ? b.reduceSum(dY, [0, 2, 3], false) : undefined;
-    return [dX, dW, dB];
-  },
-};
+/** Formulation choices of the Conv rule; the defaults are the measured fastest, benchmarks pass others. */
+export interface ConvFormulations {
+  /** Stride-1 depthwise dW: by shape (default), always the batch-as-groups Conv, or overlapping rows where it applies. */
+  depthwiseWeightGrad?: 'auto' | 'batch-groups' | 'overlapping-rows';
+}
+
+function depthwiseWeightGradOf(choice: ConvFormulations['depthwiseWeightGrad'], w: Window): typeof depthwiseWeightGrad {
+  const overlapping = w.strides.every((st) => st === 1) && w.dilations.every((d) => d === 1);
+  if (choice === 'batch-groups' || !overlapping) return depthwiseWeightGrad;
+  if (choice === 'overlapping-rows' || overlappingRowsFits(w)) return overlappingRowsWeightGrad;
+  return depthwiseWeightGrad;
+}
+
+export function convRuleWith(formulations: ConvFormulations = {}): GradientRule {
+  return {
+    differentiable: [0, 1, 2],
+    backward: (ctx) => {
+      const [x, weight, bias] = ctx.node.input!;
+      const s = convShape(ctx);
+      const dY = ctx.dY()!;
+      const b = ctx.b;
+      const pointwise = isTrivialWindow(s.w) && s.group === 1;
+      let dX: string | undefined;
+      if (ctx.needs(0)) {
+        dX = b.within('dX', () => {
+          if (pointwise) return pointwiseInputGrad(b, s, weight, dY);
+          if (flippable(s.w)) return flippedInputGrad(b, s, weight, dY);
+          return transposedInputGrad(b, s, weight, dY);
+        });
+      }
+      let dW: string | undefined;
+      if (ctx.needs(1)) {
+        dW = b.within('dW', () => {
+          if (pointwise) return pointwiseWeightGrad(b, s, x, dY);
+          if (s.c === s.group) return depthwiseWeightGradOf(formulations.depthwiseWeightGrad, s.w)(b, s, x, dY);
+          return generalWeightGrad(b, s, x, dY);
+        });
+      }
+      const dB = bias && ctx.needs(2) ? b.within('dB', () => b.reduceSum(dY, [0, 2, 3], false)) : undefined;
+      return [dX, dW, dB];
+    },
+  };
+}
+
+export const conv: GradientRule = convRuleWith();
 
 export const convRules: Record<string, GradientRule> = { Conv: conv };

@@ -50,9 +50,12 @@ export function registerPredict(program: Command): void {
         const rows = result.predictions.map((p) => {
           const top = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]).slice(0, flags.top);
           const extra = Object.entries(p.targets ?? {}).map(([t, v]) => `${t}: ${v.label} ${pct(v.confidence, 1)}`);
-          return [p.name, p.label, pct(p.confidence, 1), [top.map(([l, v]) => `${l} ${pct(v, 1)}`).join(', '), ...extra].join(' | ')];
+          const note = p.unfamiliar ? '⚠ unfamiliar' : p.lowConfidence ? '⚠ low confidence' : '';
+          return [p.name, p.label, pct(p.confidence, 1), [top.map(([l, v]) => `${l} ${pct(v, 1)}`).join(', '), ...extra].join(' | '), note];
         });
-        process.stdout.write(formatTable(['image', 'label', 'confidence', `top ${flags.top}`], rows, ['left', 'left', 'right', 'left']) + '\n');
+        const flagged = result.predictions.filter((p) => p.warning);
+        process.stdout.write(formatTable(['image', 'label', 'confidence', `top ${flags.top}`, flagged.length ? 'note' : ''], rows, ['left', 'left', 'right', 'left', 'left']) + '\n');
+        for (const p of flagged.slice(0, 20)) log(`${p.name}: ${p.warning}`);
       }
       if (result.predictions.length === 0) throw new LensembleError('no readable images to predict');
       if (result.skipped.length) {

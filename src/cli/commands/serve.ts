@@ -1,11 +1,12 @@
 import { rmSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { startServer } from '../../server/server.js';
+import { DEFAULT_CACHE_ROWS, startServer } from '../../server/server.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS, formatMegapixels } from '../../server/upload-limits.js';
 import { makeLogger, parseNumberOption, addInferenceOptions, type InferenceFlags } from '../options.js';
 import { launchedByNpm, untilStopRequested } from '../stop-request.js';
 
 interface ServeFlags extends InferenceFlags {
+  cacheRows: number;
   model: string;
   port: number;
   host: string;
@@ -62,6 +63,7 @@ export function registerServe(program: Command): void {
         parsePixelCount('--max-request-pixels'),
       ),
     )
+    .option('--cache-rows <n>', `feature rows kept of the images served, in a least-recently-used memory of the server's own (0 = the shared disk cache, which grows with every unique upload)`, parseNumberOption('--cache-rows', { integer: true, min: 0 }), DEFAULT_CACHE_ROWS)
     .option('-q, --quiet', 'no request log on stderr')
     .action(async (flags: ServeFlags) => {
       const log = makeLogger({ quiet: flags.quiet });
@@ -71,6 +73,7 @@ export function registerServe(program: Command): void {
         host: flags.host,
         device: flags.device,
         cacheDir: flags.cacheDir,
+        cacheRows: flags.cacheRows,
         tta: flags.tta,
         maxBytes: flags.maxBytes,
         maxFiles: flags.maxFiles,

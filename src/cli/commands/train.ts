@@ -104,7 +104,8 @@ export function registerTrain(program: Command): void {
     .description(
       'Train a classifier, or an ensemble, on a labelled image collection: frozen pretrained backbones extract features of the plain view and of ' +
         'fastai-style augmented views (cached on disk), light heads train on them in seconds, members are evaluated with and without TTA on an ' +
-        'honest near-duplicate-aware validation split, and the model bundle is saved.',
+        'honest near-duplicate-aware validation split, and the model bundle is saved. With finetune=<epochs> (or --finetune) a member fine-tunes ' +
+        "its backbone itself (fastai's fine_tune), and EM-traces members (traces) join for deepfake forensics.",
     )
     .requiredOption('-d, --data <path>', 'dataset: an image folder (<root>/<label>/<file>), a CSV list (path,label[,group]) or a Kaggle folder (train.csv + train_images/)')
     .option('-b, --backbone <ref>', 'backbone of a single model: a registered name (see `lensemble models list`), a path to an .onnx file, or hf:org/repo/file.onnx[@revision]')
