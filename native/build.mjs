@@ -1,7 +1,7 @@
 /**
  * Builds the optional native EM kernel (native/binding.gyp) with the node-gyp that npm bundles. The
- * `prepare` script runs it, so `npm ci` / `npm install` in a clone build it; `npm run build:native`
- * runs it alone. It never fails: without a compiler, headers or a supported platform lensemble
+ * `install` script runs it, so `npm ci` in a clone and `npm install lensemble` build it;
+ * `npm run build:native` runs it alone. It never fails: without a compiler, headers or a supported platform lensemble
  * uses its WebAssembly pass instead, and this prints one line saying so. node-gyp's output goes to
  * native/build/build.log. LENSEMBLE_SKIP_NATIVE=1 skips the build.
  */
