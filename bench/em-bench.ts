@@ -31,6 +31,7 @@ import {
   type ImageTrace,
   type TraceOptions,
 } from '../src/forensics/em-trace.js';
+import { nativeEmIsa, nativeEmStatus } from '../src/forensics/em-native.js';
 import { createTracePool, type TracePool } from '../src/forensics/trace-pool.js';
 import type { RawImage } from '../src/images/raw-image.js';
 
@@ -83,7 +84,11 @@ export interface EmBenchResult {
   /** Every configuration tried: best ms per image on the calibration set. */
   calibration: { config: NumpyConfig; msPerImage: number; numpy: string }[];
   numpy: Timing;
+  /** The float32 pass 'auto' took: the native kernel and its instruction set, or WebAssembly SIMD. */
+  float32Pass: string;
   singleThread: Timing;
+  /** The WebAssembly float32 pass, one thread, where the native one is what 'auto' takes. */
+  wasm32SingleThread?: Timing;
   /** Today's float64 pass, one thread. */
   float64SingleThread: Timing;
   pool: Timing;
@@ -261,7 +266,7 @@ const median = (values: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-type Contender = 'float32' | 'float64' | 'numpy' | 'pool';
+type Contender = 'float32' | 'wasm32' | 'float64' | 'numpy' | 'pool';
 
 export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchResult> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -284,11 +289,13 @@ export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchR
     const numpyConfig = calibration[0].config;
 
     // Warm-up, untimed like numpy's import: WebAssembly compile and tier-up, worker start.
-    for (const backend of ['auto', 'wasm'] as EmBackend[]) extractTraces(images[0], traceOptions, backend);
+    const native = nativeEmStatus().loaded;
+    const float32Pass = native ? `native ${nativeEmIsa().name}` : 'WebAssembly SIMD';
+    for (const backend of (native ? ['auto', 'wasm32', 'wasm'] : ['auto', 'wasm']) as EmBackend[]) extractTraces(images[0], traceOptions, backend);
     const startup = await timed(() => Promise.all(Array.from({ length: pool.size }, () => pool.extract(images[0], traceOptions))));
 
-    const contenders: Contender[] = ['float32', 'numpy', 'float64', 'pool'];
-    const perRound: Record<Contender, { wallMs: number; cpuMs: number }[]> = { float32: [], float64: [], numpy: [], pool: [] };
+    const contenders: Contender[] = native ? ['float32', 'numpy', 'wasm32', 'float64', 'pool'] : ['float32', 'numpy', 'float64', 'pool'];
+    const perRound: Record<Contender, { wallMs: number; cpuMs: number }[]> = { float32: [], wasm32: [], float64: [], numpy: [], pool: [] };
     let float32: ImageTrace[] = [];
     let float64: ImageTrace[] = [];
     let numpyResults: NumpyChannel[][] = [];
@@ -308,11 +315,11 @@ export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchR
             throw new Error('EM bench: the pool and the in-thread extraction disagree');
           }
         } else {
-          const backend: EmBackend = contender === 'float32' ? 'auto' : 'wasm';
+          const backend: EmBackend = contender === 'float32' ? 'auto' : contender === 'wasm32' ? 'wasm32' : 'wasm';
           const one = await timed(() => images.map((image) => extractTraces(image, traceOptions, backend)));
           perRound[contender].push({ wallMs: one.wallMs / images.length, cpuMs: one.cpuMs / images.length });
           if (contender === 'float32') float32 = one.value;
-          else float64 = one.value;
+          else if (contender === 'float64') float64 = one.value;
         }
       }
     }
@@ -331,7 +338,9 @@ export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchR
       numpyRuntime: numpyRuntime!,
       calibration,
       numpy: timing('numpy'),
+      float32Pass,
       singleThread: timing('float32'),
+      wasm32SingleThread: native ? timing('wasm32') : undefined,
       float64SingleThread: timing('float64'),
       pool: pooled,
       speedupSingleThread: ratio('float32'),
@@ -349,11 +358,14 @@ export async function runEmBench(options: EmBenchOptions = {}): Promise<EmBenchR
     const blas = result.numpyRuntime.blas.map((b) => (b.config ? `${b.config}, core ${b.core}, ${b.threads} threads` : b.path)).join('; ');
     log(`  numpy: ${configName(numpyConfig)} — Python ${result.numpyRuntime.python}, numpy ${result.numpyRuntime.numpy}, BLAS ${blas || 'none found'}`);
     const ms = (v: number) => v.toFixed(2).padStart(9);
-    const row = (name: string, t: Timing) => `  ${name.padEnd(30)} ${ms(t.wallMs)} ms/image wall  ${ms(t.cpuMs)} ms/image CPU`;
+    const row = (name: string, t: Timing) => `  ${name.padEnd(32)} ${ms(t.wallMs)} ms/image wall  ${ms(t.cpuMs)} ms/image CPU`;
     log(`  medians of ${rounds} rounds:`);
     log(row('numpy', result.numpy));
     log(row('ours, float64 pass, one thread', result.float64SingleThread) + `  (${result.speedupFloat64SingleThread.toFixed(1)}×)`);
-    log(row('ours, one thread', result.singleThread));
+    if (result.wasm32SingleThread) {
+      log(row('ours, WebAssembly f32, 1 thread', result.wasm32SingleThread) + `  (${ratio('wasm32').toFixed(1)}×)`);
+    }
+    log(row(`ours (${float32Pass}), 1 thread`, result.singleThread));
     log(
       row(`ours, pool of ${pool.size}`, result.pool) +
         `  (had ${result.poolCoresUsed.toFixed(2)} cores; startup ${startup.wallMs.toFixed(0)} ms, untimed)`,

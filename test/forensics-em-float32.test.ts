@@ -6,12 +6,13 @@ import { kernelOffsets, type PixelGrid } from '../src/forensics/em-channel.js';
 import { createSums } from '../src/forensics/em-normal-equations.js';
 import { extractTraces, initialKernel, type ImageTrace } from '../src/forensics/em-trace.js';
 import { bindWasmPass } from '../src/forensics/em-wasm.js';
-import { bindFloat32Pass, minFloat32Sigma } from '../src/forensics/em-wasm32.js';
+import { minFloat32Sigma } from '../src/forensics/em-float32.js';
+import { bindFloat32Pass } from '../src/forensics/em-wasm32.js';
 import type { RawImage } from '../src/images/raw-image.js';
 import { createRng } from '../src/util/rng.js';
 
 /**
- * The float32 pass (backend 'auto') against today's float64 pass (backend 'wasm', unchanged and
+ * The WebAssembly float32 pass (backend 'wasm32') against today's float64 pass (backend 'wasm', unchanged and
  * itself checked against the TypeScript pass and numpy): kernels within 1e-5 and the same iteration
  * counts, on real photos and GAN faces and on generated images of every row-tail length.
  */
@@ -77,12 +78,12 @@ function gridOf(width: number, height: number, n: number): PixelGrid {
   return { width, height, x0: -offs[0], x1: width - offs[n - 1], y0: -offs[0], y1: height - offs[n - 1], neighbourOffsets: Int32Array.from(neighbours) };
 }
 
-describe('float32 EM pass', () => {
+describe('float32 EM pass (WebAssembly)', () => {
   it.runIf(faceFiles(1, 1).length > 0)('N = 3: real photos and GAN faces give today’s kernels (within 1e-5) and iteration counts', async () => {
     let worst = 0;
     for (const file of faceFiles(8, 37)) {
       const image = await decode(file);
-      const c = compare(extractTraces(image, { kernelSize: 3 }, 'auto'), extractTraces(image, { kernelSize: 3 }, 'wasm'));
+      const c = compare(extractTraces(image, { kernelSize: 3 }, 'wasm32'), extractTraces(image, { kernelSize: 3 }, 'wasm'));
       expect(c.iterations, file).toEqual(c.referenceIterations);
       expect(c.sigma, file).toBeLessThan(1e-5);
       worst = Math.max(worst, c.kernel);
@@ -97,7 +98,7 @@ describe('float32 EM pass', () => {
     ]) {
       for (const file of faceFiles(count, 53)) {
         const image = await decode(file);
-        const c = compare(extractTraces(image, { kernelSize: n }, 'auto'), extractTraces(image, { kernelSize: n }, 'wasm'));
+        const c = compare(extractTraces(image, { kernelSize: n }, 'wasm32'), extractTraces(image, { kernelSize: n }, 'wasm'));
         expect(c.iterations, `${file} N=${n}`).toEqual(c.referenceIterations);
         expect(c.kernel, `${file} N=${n}`).toBeLessThan(KERNEL_TOLERANCE);
       }
@@ -108,7 +109,7 @@ describe('float32 EM pass', () => {
     for (const n of [2, 3, 4, 5, 6, 7]) {
       for (const width of [41, 42, 43, 44]) {
         const image = texturedImage(width, 33, n % 2 ? 3 : 1, 10 * n + width);
-        const c = compare(extractTraces(image, { kernelSize: n }, 'auto'), extractTraces(image, { kernelSize: n }, 'wasm'));
+        const c = compare(extractTraces(image, { kernelSize: n }, 'wasm32'), extractTraces(image, { kernelSize: n }, 'wasm'));
         expect(c.iterations, `N=${n} width ${width}`).toEqual(c.referenceIterations);
         expect(c.kernel, `N=${n} width ${width}`).toBeLessThan(KERNEL_TOLERANCE);
       }
@@ -118,7 +119,7 @@ describe('float32 EM pass', () => {
   it('a channel wider than one stripe (1,203 pixels: 512 + 512 + 177 interior columns)', () => {
     for (const n of [3, 5]) {
       const image = texturedImage(1203, 24, 1, 40 + n);
-      const c = compare(extractTraces(image, { kernelSize: n }, 'auto'), extractTraces(image, { kernelSize: n }, 'wasm'));
+      const c = compare(extractTraces(image, { kernelSize: n }, 'wasm32'), extractTraces(image, { kernelSize: n }, 'wasm'));
       expect(c.iterations, `N=${n}`).toEqual(c.referenceIterations);
       expect(c.kernel, `N=${n}`).toBeLessThan(KERNEL_TOLERANCE);
     }
@@ -153,7 +154,7 @@ describe('float32 EM pass', () => {
 
   it('an image that starts below its σ floor (σ0 = 0.1) still gives today’s kernels', () => {
     const image = texturedImage(50, 40, 3, 6);
-    const c = compare(extractTraces(image, { sigma0: 0.1 }, 'auto'), extractTraces(image, { sigma0: 0.1 }, 'wasm'));
+    const c = compare(extractTraces(image, { sigma0: 0.1 }, 'wasm32'), extractTraces(image, { sigma0: 0.1 }, 'wasm'));
     expect(c.iterations).toEqual(c.referenceIterations);
     expect(c.kernel).toBeLessThan(KERNEL_TOLERANCE);
   });

@@ -12,7 +12,9 @@ import { copyChannel, kernelOffsets, type ChannelView, type PixelGrid, type Valu
 import { accumulateNormalEquations, createSums } from './em-normal-equations.js';
 import { solveWeightedLeastSquares } from './em-solve.js';
 import { bindWasmPass, maxWasmKernelSize, maxWasmPixels, wasmSimdAvailable, type BoundPass, type PassFunction } from './em-wasm.js';
-import { bindFloat32Pass, float32PassApplies, type Float32PassFunction } from './em-wasm32.js';
+import { float32PassApplies, type Float32PassFunction } from './em-float32.js';
+import { bindNativePass, nativeEmStatus } from './em-native.js';
+import { bindFloat32Pass } from './em-wasm32.js';
 
 export { kernelOffsets };
 
@@ -133,11 +135,25 @@ function checkRange({ min, max }: ValueRange): void {
 }
 
 /**
- * Which implementation of the per-iteration pass to use. 'auto': the float32 WebAssembly SIMD pass
- * (em-wasm32.ts) for 8-bit channels, with the float64 pass for the iterations it declines;
- * 'wasm': the float64 WebAssembly SIMD pass throughout; 'js': the TypeScript float64 pass.
+ * Which implementation of the per-iteration pass to use. 'auto': a float32 pass for 8-bit channels
+ * — the native addon's (em-native.ts) where it loaded, else WebAssembly SIMD's (em-wasm32.ts) —
+ * with the float64 pass for the iterations it declines; 'native' and 'wasm32': that float32 pass
+ * (and the float64 one where it declines); 'wasm': the float64 WebAssembly SIMD pass throughout;
+ * 'js': the TypeScript float64 pass. LENSEMBLE_EM_BACKEND (native, wasm32 or wasm) replaces 'auto'.
  */
-export type EmBackend = 'auto' | 'wasm' | 'js';
+export type EmBackend = 'auto' | 'native' | 'wasm32' | 'wasm' | 'js';
+
+const forcibleBackends: readonly EmBackend[] = ['native', 'wasm32', 'wasm'];
+
+/** 'auto' as LENSEMBLE_EM_BACKEND sets it; any other backend as asked. */
+export function resolveEmBackend(backend: EmBackend = 'auto'): EmBackend {
+  const forced = process.env.LENSEMBLE_EM_BACKEND;
+  if (backend !== 'auto' || !forced || forced === 'auto') return backend;
+  if (!(forcibleBackends as string[]).includes(forced)) {
+    throw new LensembleError(`LENSEMBLE_EM_BACKEND must be one of auto, ${forcibleBackends.join(', ')}; got ${forced}`);
+  }
+  return forced as EmBackend;
+}
 
 /** The passes bound to one channel. */
 interface ChannelPasses {
@@ -148,11 +164,19 @@ interface ChannelPasses {
   precise: () => PassFunction;
 }
 
+function bindFastPass(channel: ChannelView, grid: PixelGrid, n: number, backend: EmBackend) {
+  if (!float32PassApplies(channel, grid, n)) return undefined;
+  // Forced, a missing addon is an error (nativeEmIsa says why); in 'auto' it means WebAssembly.
+  if (backend === 'native' || (backend === 'auto' && nativeEmStatus().loaded)) return bindNativePass(channel, grid, n);
+  if ((backend === 'auto' || backend === 'wasm32') && wasmSimdAvailable()) return bindFloat32Pass(channel, grid, n);
+  return undefined;
+}
+
 function bindPasses(channel: ChannelView, grid: PixelGrid, n: number, backend: EmBackend): ChannelPasses {
-  if (backend === 'auto' && wasmSimdAvailable() && float32PassApplies(channel, grid, n)) {
-    const { pass: fast, range } = bindFloat32Pass(channel, grid, n);
+  const fast = backend === 'wasm' || backend === 'js' ? undefined : bindFastPass(channel, grid, n, backend);
+  if (fast) {
     let precise: PassFunction | undefined;
-    return { range, fast, precise: () => (precise ??= bindPrecisePass(channel, grid, n, backend).pass) };
+    return { range: fast.range, fast: fast.pass, precise: () => (precise ??= bindPrecisePass(channel, grid, n, backend).pass) };
   }
   const bound = bindPrecisePass(channel, grid, n, backend);
   return { range: bound.range, precise: () => bound.pass };
@@ -205,7 +229,8 @@ export function estimateChannelKernel(
   if (channel.length !== width * height) {
     throw new LensembleError(`EM trace: the channel has ${channel.length} values, expected ${width}×${height}`);
   }
-  return estimateChannelView({ data: channel, offset: 0, step: 1 }, width, height, resolveTraceOptions(options), backend);
+  const view = { data: channel, offset: 0, step: 1 };
+  return estimateChannelView(view, width, height, resolveTraceOptions(options), resolveEmBackend(backend));
 }
 
 function estimateChannelView(
@@ -281,11 +306,12 @@ export function traceFeatures(channels: ChannelTrace[], options: Partial<TraceOp
 export function extractTraces(image: RawImage, options: Partial<TraceOptions> = {}, backend: EmBackend = 'auto'): ImageTrace {
   const o = resolveTraceOptions(options);
   checkImage(image);
+  const resolved = resolveEmBackend(backend);
   const channels: ChannelTrace[] = [];
   for (let c = 0; c < image.channels; c++) {
     const seed = channelSeed(o.seed, c);
     const view = { data: image.data, offset: c, step: image.channels };
-    channels.push(estimateChannelView(view, image.width, image.height, { ...o, seed }, backend));
+    channels.push(estimateChannelView(view, image.width, image.height, { ...o, seed }, resolved));
   }
   return { features: traceFeatures(channels, o), channels };
 }

@@ -19,7 +19,14 @@
  *     to a tile of tileSize accumulators.
  */
 import { kernelOffsets, type ChannelView, type PixelGrid, type ValueRange } from './em-channel.js';
-import type { EStepParams, NormalEquationSums } from './em-normal-equations.js';
+import {
+  float32AccumulatorCount as accumulatorCount,
+  float32Declines,
+  float32EStepConstants,
+  sumsFromFloat32Totals,
+  writeFloat32Kernel,
+  type Float32PassFunction,
+} from './em-float32.js';
 import { HIGH_HALF_TO_LOW, simdOp } from './em-wasm-ops.js';
 import {
   alignUp,
@@ -38,27 +45,6 @@ import {
 } from '../util/wasm-module.js';
 
 /**
- * One float32 pass; false (sums untouched or partial) where float32 would not be accurate enough
- * for this iteration, and the float64 pass must do it instead.
- */
-export type Float32PassFunction = (kernel: Float64Array, params: EStepParams, sums: NormalEquationSums) => boolean;
-
-/** Largest N this pass is emitted for (as em-wasm.ts). */
-export const maxFloat32KernelSize = 7;
-/** Channels up to this size fit the pass's 32-bit addressing with room to spare. */
-export const maxFloat32Pixels = 2 ** 27;
-/**
- * Below this σ a residual's float32 rounding (~1e-6 grey levels) starts to matter to the weights
- * (relative error ≈ 3·δR/σ), so such iterations run in float64. Photos stay far above it.
- */
-export const minFloat32Sigma = 0.25;
-/**
- * A float32 weight is 0 once u = −R²/2σ² · log2(e) < EXP2_MIN_ARG (w < 2⁻¹⁰⁰·density/p0); all those
- * together weigh < 1e-20 of Σw when Σw is at least this, so the float32 sums stand. Below it (every
- * pixel far out in the tail), the iteration runs in float64.
- */
-export const minFloat32WeightSum = 1e-3;
-/**
  * Wider channels are passed in stripes of this many columns, so no float32 row sum adds more than
  * 128 terms per lane before it reaches float64 (300-pixel faces take one stripe).
  */
@@ -75,11 +61,6 @@ const EXP2_COEFFICIENTS = [
 /** Adding 1.5·2²³ rounds to an integer held in the low mantissa bits (bits = 0x4B400000 + n). */
 const ROUND_MAGIC = 12582912;
 const EXPONENT_REBIAS = 127 - 0x4b400000;
-
-/** f64x2 accumulators: D_ij (upper triangle with diagonal) row by row, T_i, then Σw, Σw·R², S. */
-function accumulatorCount(m: number): number {
-  return (m * (m + 1)) / 2 + m + 3;
-}
 
 const PARAMS = { pixels: 0, stride: 1, x0: 2, x1: 3, y0: 4, y1: 5, kernel: 6, acc: 7, scratch: 8, log2eOver2Var: 9, density: 10, p0: 11 };
 const PARAM_TYPES: ValueType[] = [...new Array<ValueType>(9).fill(I32), F32, F32, F32];
@@ -356,11 +337,6 @@ function copyBytes(view: ChannelView & { data: Uint8Array }, out: Float32Array):
   return { min, max };
 }
 
-/** Whether the float32 pass takes this channel: 8-bit values, N ≤ 7, a channel that fits. */
-export function float32PassApplies(channel: ChannelView, grid: PixelGrid, n: number): boolean {
-  return channel.data instanceof Uint8Array && n <= maxFloat32KernelSize && grid.width * grid.height <= maxFloat32Pixels;
-}
-
 /**
  * Copies an 8-bit channel into WebAssembly memory as float32 and returns its pass. The memory is
  * shared by every pass of this kernel size in this thread: only the most recently bound channel
@@ -376,37 +352,19 @@ export function bindFloat32Pass(channel: ChannelView, grid: PixelGrid, n: number
   if (missing > 0) pass.memory.grow(pagesFor(missing));
   const range = copyBytes(channel as ChannelView & { data: Uint8Array }, new Float32Array(pass.memory.buffer, layout.pixels, pixelCount));
   const lanes = accumulatorCount(m) * 2;
-  const tri = (m * (m + 1)) / 2;
   const run: Float32PassFunction = (kernel, params, sums) => {
-    if (params.uniformWeights || !(params.sigma >= minFloat32Sigma)) return false;
+    if (float32Declines(params)) return false;
     const buffer = pass.memory.buffer;
-    const k32 = new Float32Array(buffer, layout.kernel, m + 1);
-    let sumK = 0;
-    for (let i = 0; i < m; i++) {
-      k32[i] = kernel[i];
-      sumK += kernel[i];
-    }
-    k32[m] = 1 - sumK;
+    writeFloat32Kernel(kernel, new Float32Array(buffer, layout.kernel, m + 1));
     const acc = new Float64Array(buffer, layout.acc, lanes);
     acc.fill(0);
-    const log2eOver2Var = (-0.5 * Math.LOG2E) / (params.sigma * params.sigma);
-    const density = 1 / (params.sigma * Math.sqrt(2 * Math.PI));
+    const { log2eOver2Var, density } = float32EStepConstants(params.sigma);
     for (let x0 = grid.x0; x0 < grid.x1; x0 += MAX_STRIPE) {
       const x1 = Math.min(x0 + MAX_STRIPE, grid.x1);
       pass.weighted(layout.pixels, grid.width, x0, x1, grid.y0, grid.y1, layout.kernel, layout.acc, layout.scratch, log2eOver2Var, density, params.p0);
     }
-    const total = (q: number) => acc[2 * q] + acc[2 * q + 1];
-    const sumW = total(tri + m);
-    if (!(sumW >= minFloat32WeightSum)) return false;
-    const s = total(tri + m + 2);
-    for (let i = 0, q = 0; i < m; i++) {
-      const ti = total(tri + i);
-      for (let j = i; j < m; j++) sums.gram[i * m + j] = s + ti + total(tri + j) + total(q++);
-      sums.rhs[i] = s + ti;
-    }
-    sums.sumW = sumW;
-    sums.sumWR2 = total(tri + m + 1);
-    return true;
+    // Each accumulator is an f64x2: its two lanes together.
+    return sumsFromFloat32Totals((q) => acc[2 * q] + acc[2 * q + 1], m, sums);
   };
   return { pass: run, range };
 }
