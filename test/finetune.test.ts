@@ -16,7 +16,7 @@ import { SHARED_DIR, sharedPath } from './support/shared.js';
 const work = mkdtempSync(join(tmpdir(), 'lensemble-finetune-'));
 
 describe("fastai's fine_tune schedule", () => {
-  const recipe = fineTuneRecipeSchema.parse({ finetune: 5 });
+  const recipe = fineTuneRecipeSchema.parse({ finetune: 5, lr: 2e-3, lrGroups: 2 });
   it('one cycle per layer group: lr/2 at the head, lr/2/lrMult at the first group, div 5, pct_start 0.3', () => {
     const start = unfrozenHyperparameters(recipe, 2, 0);
     expect(start.lr[1]).toBeCloseTo(1e-3 / 5, 12);
