@@ -1,6 +1,7 @@
 import { stratifiedGroupKFold } from '../evaluate/cross-validate.js';
 import { gatherFeatures } from '../features/gather.js';
 import type { SourceFeatures } from '../sources/source-kind.js';
+import type { FitReport } from '../heads/classifier.js';
 import { zeros, type Matrix } from '../util/matrix.js';
 import { newHead, trainingMatrix, type TargetLabels } from './fit-heads.js';
 import type { MemberSpec } from './member-spec.js';
@@ -35,4 +36,17 @@ export function outOfFoldProbabilities(
     fold.test.forEach((j, r) => out.data.set(proba.data.subarray(r * proba.cols, (r + 1) * proba.cols), j * out.cols));
   }
   return out;
+}
+
+/**
+ * The member as its fold heads are fitted: a head that chose its learning rate (lr_find) and its length (early
+ * stopping on the validation split) when fitted on all the training images is refitted per fold with those
+ * choices — as cross_val_predict refits fixed hyperparameters — since the folds have no validation split to stop
+ * on, and repeating lr_find per fold would cost more than the fold's training. Other heads are fitted as declared.
+ */
+export function foldHeadSpec(spec: MemberSpec, mainFit: FitReport): MemberSpec {
+  const head = spec.head as Record<string, unknown>;
+  const { lr, bestEpoch } = mainFit;
+  if (!('lr' in head) || !('epochs' in head) || typeof lr !== 'number' || typeof bestEpoch !== 'number' || bestEpoch < 0) return spec;
+  return { ...spec, head: { ...spec.head, lr, epochs: bestEpoch + 1 } as MemberSpec['head'] };
 }

@@ -1,7 +1,7 @@
 import { formatSkipped } from '../dataset/summary.js';
 import { fitHead, newHead, type FittedHead, type TargetLabels } from '../ensemble/fit-heads.js';
 import { defaultMemberName, type MemberSpec } from '../ensemble/member-spec.js';
-import { outOfFoldProbabilities } from '../ensemble/out-of-fold.js';
+import { foldHeadSpec, outOfFoldProbabilities } from '../ensemble/out-of-fold.js';
 import { crossValidate } from '../evaluate/cross-validate.js';
 import { gatherFeatures } from '../features/gather.js';
 import { findSourceKind } from '../sources/registry.js';
@@ -104,7 +104,7 @@ export async function fitMembers(specs: MemberSpec[], data: PreparedData, target
     const main = own && own.head.kind === spec.head.kind ? own : fit(targets.main, `Head ${spec.head.kind}`);
     const extra = Object.fromEntries(targets.extra.map((t) => [t.name, fit(t, `Head ${t.name}`)]));
     const outOfFold = options.outOfFoldFolds
-      ? outOfFoldProbabilities(spec, features, targets.main, { hashes, train, groupOf: data.groupOf }, { folds: options.outOfFoldFolds, seed })
+      ? outOfFoldProbabilities(foldHeadSpec(spec, main.fit), features, targets.main, { hashes, train, groupOf: data.groupOf }, { folds: options.outOfFoldFolds, seed })
       : undefined;
     const fitSeconds = (performance.now() - started) / 1000;
     context.log(`${names[k]}: ${spec.head.kind} head fitted in ${fitSeconds.toFixed(2)} s${outOfFold ? ' (with out-of-fold predictions for the ensemble weights)' : ''}`);
