@@ -49,4 +49,13 @@ export async function runRiceAccuracy(options: { seeds?: number[]; members?: str
   return rows;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) await runRiceAccuracy();
+// npx tsx bench/rice-accuracy.ts [--members "<member>;<member>"] [--seeds 42,1,2]
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const members = arg('--members')?.split(';').filter(Boolean);
+  const seeds = arg('--seeds')?.split(',').map(Number);
+  await runRiceAccuracy({ members, seeds });
+}

@@ -1,6 +1,3 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { kernelOffsets, type PixelGrid } from '../src/forensics/em-channel.js';
 import { createSums } from '../src/forensics/em-normal-equations.js';
@@ -8,8 +5,7 @@ import { extractTraces, initialKernel, type ImageTrace } from '../src/forensics/
 import { bindWasmPass } from '../src/forensics/em-wasm.js';
 import { minFloat32Sigma } from '../src/forensics/em-float32.js';
 import { bindFloat32Pass } from '../src/forensics/em-wasm32.js';
-import type { RawImage } from '../src/images/raw-image.js';
-import { createRng } from '../src/util/rng.js';
+import { decodeRgb as decode, faceFiles, texturedImage } from './support/em-images.js';
 
 /**
  * The WebAssembly float32 pass (backend 'wasm32') against today's float64 pass (backend 'wasm', unchanged and
@@ -18,47 +14,6 @@ import { createRng } from '../src/util/rng.js';
  */
 const KERNEL_TOLERANCE = 1e-5;
 
-const SHARED = [process.env.LENSEMBLE_SHARED, resolve('../shared')].find((d): d is string => Boolean(d) && existsSync(d!));
-const FACES = SHARED ? join(SHARED, 'data', 'fake-faces') : undefined;
-
-async function decode(path: string): Promise<RawImage> {
-  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: info.channels };
-}
-
-/** Every `step`-th file of real/ and of fake/, `count` of each. */
-function faceFiles(count: number, step: number): string[] {
-  if (!FACES || !existsSync(FACES)) return [];
-  return ['real', 'fake'].flatMap((dir) =>
-    readdirSync(join(FACES, dir))
-      .sort()
-      .filter((_, i) => i % step === 0)
-      .slice(0, count)
-      .map((f) => join(FACES, dir, f)),
-  );
-}
-
-/** A smooth, textured 8-bit image with noise (different per seed). */
-function texturedImage(width: number, height: number, channels: number, seed: number): RawImage {
-  const rng = createRng(seed);
-  const waves = Array.from({ length: 4 * channels }, () => ({
-    fx: rng.uniform(-0.2, 0.2),
-    fy: rng.uniform(-0.2, 0.2),
-    phase: rng.uniform(0, 6.3),
-    amp: rng.uniform(10, 30),
-  }));
-  const data = new Uint8Array(width * height * channels);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < channels; c++) {
-        let v = 128 + 6 * rng.normal();
-        for (const w of waves.slice(4 * c, 4 * c + 4)) v += w.amp * Math.sin(w.fx * x + w.fy * y + w.phase);
-        data[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(v)));
-      }
-    }
-  }
-  return { data, width, height, channels };
-}
 
 function compare(fast: ImageTrace, reference: ImageTrace) {
   let kernel = 0;

@@ -1,6 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import sharp from 'sharp';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   channelSeed,
@@ -15,6 +14,7 @@ import {
 import { createTracePool, type TracePool } from '../src/forensics/trace-pool.js';
 import type { RawImage } from '../src/images/raw-image.js';
 import { createRng } from '../src/util/rng.js';
+import { decodeRgb as decode, FACES_DIR as FACES, texturedImage } from './support/em-images.js';
 
 /**
  * A Gaussian Markov random field on a torus whose conditional mean is exactly Σ k(s,t)·I(x+s,y+t)
@@ -68,36 +68,7 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return d;
 };
 
-/** A smooth, textured 8-bit RGB image (or grayscale), different per seed. */
-function texturedImage(width: number, height: number, channels: number, seed: number): RawImage {
-  const rng = createRng(seed);
-  const waves = Array.from({ length: 4 * channels }, () => ({
-    fx: rng.uniform(-0.2, 0.2),
-    fy: rng.uniform(-0.2, 0.2),
-    phase: rng.uniform(0, 6.3),
-    amp: rng.uniform(10, 30),
-  }));
-  const data = new Uint8Array(width * height * channels);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < channels; c++) {
-        let v = 128 + 6 * rng.normal();
-        for (const w of waves.slice(4 * c, 4 * c + 4)) v += w.amp * Math.sin(w.fx * x + w.fy * y + w.phase);
-        data[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(v)));
-      }
-    }
-  }
-  return { data, width, height, channels };
-}
 
-const SHARED = [process.env.LENSEMBLE_SHARED, resolve('../shared')].find((d): d is string => Boolean(d) && existsSync(d!));
-const FACES = SHARED ? join(SHARED, 'data', 'fake-faces') : undefined;
-
-async function decode(path: string): Promise<RawImage> {
-  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return { data: pixels, width: info.width, height: info.height, channels: info.channels };
-}
 
 /**
  * The algorithm written the obvious way (X built row by row, normal equations by Gaussian
