@@ -1,6 +1,6 @@
 import type { ExportMetadata } from './ensemble-onnx.js';
 import { RESIZE_SCRIPT } from './page-resize.js';
-import { THEME_STYLE } from '../web/theme.js';
+import { PROBABILITY_BARS_STYLE, THEME_STYLE } from '../web/theme.js';
 
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -31,15 +31,7 @@ button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 .card .verdict .conf { font-weight: 400; color: var(--muted); font-size: 1rem; }
 .card .error { color: var(--bad); margin: 0; }
 .card .bars { grid-column: 1 / -1; margin: .4rem 0 0; padding: 0; list-style: none; }
-.bars li { display: grid; grid-template-columns: minmax(0, 11rem) minmax(0, 1fr) 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
-.bars .cls { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.bars .track { height: .6rem; border-radius: 99px; background: var(--line); overflow: hidden; }
-.bars .fill { height: 100%; background: var(--bar); border-radius: 99px; }
-.bars li.top .fill { background: var(--accent); }
-.bars li.top .cls { font-weight: 600; }
-.bars .pct { text-align: right; font-variant-numeric: tabular-nums; }
-.pending { color: var(--muted); margin: 0; }
-`;
+` + PROBABILITY_BARS_STYLE;
 
 const SCRIPT = `
 ${RESIZE_SCRIPT}

@@ -1,6 +1,6 @@
 // The web page's inline style and script (no CDN, no framework: the page works offline).
 // Kept as plain strings; page.ts puts them in the HTML and allows exactly them by hash in the CSP.
-import { THEME_STYLE } from '../web/theme.js';
+import { PROBABILITY_BARS_STYLE, THEME_STYLE } from '../web/theme.js';
 
 export const PAGE_STYLE = THEME_STYLE + `main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
 h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
@@ -34,16 +34,8 @@ button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 .card .bars { grid-column: 1 / -1; margin: .4rem 0 0; padding: 0; list-style: none; }
 .card .target { grid-column: 1 / -1; margin: .6rem 0 0; font-size: .95rem; }
 .card .warning { grid-column: 1 / -1; margin: 0 0 .4rem; padding: .3rem .5rem; border-radius: .3rem; background: #fff4d6; color: #6b4d00; font-size: .9rem; }
-.bars li { display: grid; grid-template-columns: minmax(0, 11rem) 1fr 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
-.bars .cls { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.bars .track { height: .6rem; border-radius: 99px; background: var(--line); overflow: hidden; }
-.bars .fill { height: 100%; background: var(--bar); border-radius: 99px; }
-.bars li.top .fill { background: var(--accent); }
-.bars li.top .cls { font-weight: 600; }
-.bars .pct { text-align: right; font-variant-numeric: tabular-nums; }
-.pending { color: var(--muted); margin: 0; }
 @media (prefers-reduced-motion: reduce) { * { transition: none !important; } }
-`;
+` + PROBABILITY_BARS_STYLE;
 
 export const PAGE_SCRIPT = `
 (() => {

@@ -9,3 +9,15 @@ export const THEME_STYLE = `
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--text); }
 `;
+
+/** The per-class probability bars of a result card (`ol.bars > li.top? > .cls .track>.fill .pct`), and its pending line. */
+export const PROBABILITY_BARS_STYLE = `
+.bars li { display: grid; grid-template-columns: minmax(0, 11rem) minmax(0, 1fr) 3.5rem; gap: .5rem; align-items: center; font-size: .85rem; }
+.bars .cls { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bars .track { height: .6rem; border-radius: 99px; background: var(--line); overflow: hidden; }
+.bars .fill { height: 100%; background: var(--bar); border-radius: 99px; }
+.bars li.top .fill { background: var(--accent); }
+.bars li.top .cls { font-weight: 600; }
+.bars .pct { text-align: right; font-variant-numeric: tabular-nums; }
+.pending { color: var(--muted); margin: 0; }
+`;
