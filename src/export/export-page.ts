@@ -1,5 +1,6 @@
 import type { ExportMetadata } from './ensemble-onnx.js';
 import { RESIZE_SCRIPT } from './page-resize.js';
+import { CARD_HELPERS_SCRIPT } from '../web/card-script.js';
 import { PROBABILITY_BARS_STYLE, THEME_STYLE } from '../web/theme.js';
 
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -42,16 +43,7 @@ const statusBox = document.getElementById('status');
 const results = document.getElementById('results');
 const setStatus = (text, state) => { statusBox.textContent = text; document.body.dataset.state = state; };
 
-const pct = (p) => (p * 100).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1) + '%';
-const el = (tag, props, children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props || {})) {
-    if (k === 'text') node.textContent = v; else if (k === 'class') node.className = v; else node.setAttribute(k, v);
-  }
-  for (const c of children || []) if (c) node.append(c);
-  return node;
-};
-
+${CARD_HELPERS_SCRIPT}
 /** WebGPU where the browser has an adapter (unless ?backend=wasm), else WebAssembly. */
 async function chooseBackend() {
   const asked = params.get('backend');
@@ -123,19 +115,6 @@ function startWith(ort, backend, session) {
     } finally { bitmap.close(); }
   }
 
-  function bars(probabilities, best) {
-    const rows = config.labels.map((l, k) => [l, probabilities[k]]).sort((a, b) => b[1] - a[1]);
-    return el('ul', { class: 'bars' }, rows.map(([name, p]) => {
-      const fill = el('div', { class: 'fill' });
-      fill.style.width = (p * 100).toFixed(2) + '%';
-      return el('li', { class: name === best ? 'top' : '' }, [
-        el('span', { class: 'cls', title: name, text: name }),
-        el('div', { class: 'track', 'aria-hidden': 'true' }, [fill]),
-        el('span', { class: 'pct', text: pct(p) }),
-      ]);
-    }));
-  }
-
   function card(file) {
     const url = URL.createObjectURL(file);
     const img = el('img', { alt: '', src: url });
@@ -152,7 +131,7 @@ function startWith(ort, backend, session) {
         item.dataset.probabilities = JSON.stringify(Object.fromEntries(config.labels.map((l, k) => [l, probabilities[k]])));
         item.dataset.state = 'done';
         img.alt = (file.name || 'photo') + ': ' + label;
-        body.replaceWith(el('h2', { class: 'verdict' }, [label + ' ', el('span', { class: 'conf', text: pct(probabilities[best]) })]), bars(probabilities, label));
+        body.replaceWith(el('h2', { class: 'verdict' }, [label + ' ', el('span', { class: 'conf', text: pct(probabilities[best]) })]), bars(config.labels.map((l, k) => [l, probabilities[k]]), label));
       },
       fail(reason) {
         item.dataset.state = 'error';

@@ -1,5 +1,6 @@
 // The web page's inline style and script (no CDN, no framework: the page works offline).
 // Kept as plain strings; page.ts puts them in the HTML and allows exactly them by hash in the CSP.
+import { CARD_HELPERS_SCRIPT } from '../web/card-script.js';
 import { PROBABILITY_BARS_STYLE, THEME_STYLE } from '../web/theme.js';
 
 export const PAGE_STYLE = THEME_STYLE + `main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 1rem 3rem; }
@@ -52,15 +53,7 @@ export const PAGE_SCRIPT = `
   let maxBytes = 20 * 1024 * 1024;
   let maxFiles = 32;
 
-  const pct = (p) => (p * 100).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1) + '%';
-  const el = (tag, props, children) => {
-    const node = document.createElement(tag);
-    if (props) for (const [k, v] of Object.entries(props)) {
-      if (k === 'text') node.textContent = v; else if (k === 'class') node.className = v; else node.setAttribute(k, v);
-    }
-    for (const c of children || []) if (c) node.append(c);
-    return node;
-  };
+${CARD_HELPERS_SCRIPT}
   const size = (n) => n >= 1048576 ? +(n / 1048576).toFixed(1) + ' MB' : n >= 1024 ? +(n / 1024).toFixed(1) + ' KB' : n + ' bytes';
 
   fetch('api/model').then((r) => r.json()).then((info) => {
@@ -84,19 +77,6 @@ export const PAGE_SCRIPT = `
     return out;
   };
 
-  function bars(probabilities, best) {
-    const rows = Object.entries(probabilities).sort((a, b) => b[1] - a[1]);
-    return el('ul', { class: 'bars' }, rows.map(([name, p]) => {
-      const fill = el('div', { class: 'fill' });
-      fill.style.width = (p * 100).toFixed(2) + '%';
-      return el('li', { class: name === best ? 'top' : '' }, [
-        el('span', { class: 'cls', title: name, text: name }),
-        el('div', { class: 'track', 'aria-hidden': 'true' }, [fill]),
-        el('span', { class: 'pct', text: pct(p) }),
-      ]);
-    }));
-  }
-
   function card(file, name) {
     const img = el('img', { alt: '' });
     const url = URL.createObjectURL(file);
@@ -110,14 +90,14 @@ export const PAGE_SCRIPT = `
     return {
       item,
       show(prediction) {
-        const parts = [el('h2', { class: 'verdict' }, [...breakable(prediction.label), ' ', el('span', { class: 'conf', text: pct(prediction.confidence) })]), bars(prediction.probabilities, prediction.label)];
+        const parts = [el('h2', { class: 'verdict' }, [...breakable(prediction.label), ' ', el('span', { class: 'conf', text: pct(prediction.confidence) })]), bars(Object.entries(prediction.probabilities), prediction.label)];
         if (prediction.warning) {
           parts.unshift(el('p', { class: 'warning', role: 'note', text: '⚠ ' + prediction.warning }));
           item.dataset.warning = prediction.unfamiliar ? 'unfamiliar' : 'low-confidence';
         }
         for (const [target, t] of Object.entries(prediction.targets || {})) {
           parts.push(el('p', { class: 'target' }, [el('strong', { text: target + ': ' }), t.label + ' (' + pct(t.confidence) + ')']));
-          if (t.probabilities) parts.push(bars(t.probabilities, t.label));
+          if (t.probabilities) parts.push(bars(Object.entries(t.probabilities), t.label));
         }
         const overlay = prediction.explanation && prediction.explanation.overlay;
         if (overlay) {
