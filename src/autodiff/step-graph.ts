@@ -144,28 +144,27 @@ export function buildStepGraph(model: Model, options: StepGraphOptions): StepGra
   return {
     layout,
     head: { classes: options.classes, features: featureCount },
-    model: {
-      ...model,
-      opsetImport: trainingOpsets(model, source),
-      graph: {
-        ...graph,
-        name: `${graph.name ?? 'model'}-train-step`,
-        node: nodes,
-        initializer: usedInitializers([...frozen, ...b.initializers], nodes),
-        input: [
-          valueInfo(options.input, options.inputDims),
-          valueInfo(STEP_IO.labels, [rows], 'int64'),
-          valueInfo(STEP_IO.lr, [layout.groups]),
-          scalar(STEP_IO.beta1),
-          scalar(STEP_IO.weightDecay),
-          scalar(STEP_IO.step),
-          ...bucketInfos((n) => n),
-        ],
-        output: [scalar(STEP_IO.loss), valueInfo(STEP_IO.logits, [rows, options.classes]), ...bucketInfos(STEP_IO.next)],
-        valueInfo: [],
-      },
-    },
+    model: derivedModel(model, source, 'train-step', {
+      node: nodes,
+      initializer: usedInitializers([...frozen, ...b.initializers], nodes),
+      input: [
+        valueInfo(options.input, options.inputDims),
+        valueInfo(STEP_IO.labels, [rows], 'int64'),
+        valueInfo(STEP_IO.lr, [layout.groups]),
+        scalar(STEP_IO.beta1),
+        scalar(STEP_IO.weightDecay),
+        scalar(STEP_IO.step),
+        ...bucketInfos((n) => n),
+      ],
+      output: [scalar(STEP_IO.loss), valueInfo(STEP_IO.logits, [rows, options.classes]), ...bucketInfos(STEP_IO.next)],
+    }),
   };
+}
+
+/** The backbone's model with a new graph body (nodes, initializers, inputs, outputs) and the training opsets. */
+function derivedModel(model: Model, source: string, suffix: string, body: Pick<NonNullable<Model['graph']>, 'node' | 'initializer' | 'input' | 'output'>): Model {
+  const graph = model.graph!;
+  return { ...model, opsetImport: trainingOpsets(model, source), graph: { ...graph, name: `${graph.name ?? 'model'}-${suffix}`, ...body, valueInfo: [] } };
 }
 
 /** Forward to head logits with the parameters taken from bucket inputs (any batch size), for validation. */
@@ -185,18 +184,11 @@ export function buildEvalGraph(model: Model, options: Pick<StepGraphOptions, 'in
   return {
     layout,
     head: { classes: options.classes, features: featureCount },
-    model: {
-      ...model,
-      opsetImport: trainingOpsets(model, source),
-      graph: {
-        ...graph,
-        name: `${graph.name ?? 'model'}-eval`,
-        node: nodes,
-        initializer: usedInitializers([...(graph.initializer ?? []).filter((t) => !trainable.has(t.name!)), ...b.initializers], nodes),
-        input: [input, ...layout.buckets.map((k) => valueInfo(STEP_IO.param(k.id), [k.length]))],
-        output: [valueInfo(STEP_IO.logits, undefined)],
-        valueInfo: [],
-      },
-    },
+    model: derivedModel(model, source, 'eval', {
+      node: nodes,
+      initializer: usedInitializers([...(graph.initializer ?? []).filter((t) => !trainable.has(t.name!)), ...b.initializers], nodes),
+      input: [input, ...layout.buckets.map((k) => valueInfo(STEP_IO.param(k.id), [k.length]))],
+      output: [valueInfo(STEP_IO.logits, undefined)],
+    }),
   };
 }
