@@ -15,10 +15,10 @@ export const trainableSchema = z
 export const fineTuneRecipeFields = {
   finetune: z.number().int().min(1).max(1000).describe("epochs of fine-tuning (fastai's fine_tune(epochs))"),
   trainable: trainableSchema,
-  lr: z.number().positive().default(0.01).describe("base_lr of fine_tune (halved after the frozen phase, as fastai does)"),
+  lr: z.number().positive().default(0.01).describe("base_lr of fine_tune (halved after the frozen phase, as fastai does); lower it (e.g. 0.002) for a few dozen photos"),
   freezeEpochs: z.number().int().min(0).max(64).default(1).describe('frozen epochs first: augmented views of every image the head is fitted on'),
   lrMult: z.number().min(1).default(100).describe('discriminative lr: earliest layer group at lr/lrMult, the head at lr'),
-  lrGroups: z.number().int().min(1).max(8).default(3).describe("layer groups for discriminative lrs, the head's last: 2 = fastai's default split (body, head); 3 = two body halves + head"),
+  lrGroups: z.number().int().min(1).max(8).default(3).describe("layer groups for discriminative lrs, the head's last: 3 = fastai's ResNet split (two body halves + head); 2 = its timm split (body, head)"),
   pctStart: z.number().gt(0).lt(1).default(0.3).describe('fraction of the one cycle warming up'),
   div: z.number().gt(0).default(5).describe('starting lr = lr / div'),
   weightDecay: z.number().min(0).default(0.01).describe('AdamW decoupled weight decay (not on biases)'),
