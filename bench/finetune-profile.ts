@@ -4,7 +4,7 @@
  * gradient rule's nodes by the kind of forward node they differentiate and their own op, the optimizer and
  * parameter unpacking. Backward nodes carry their forward node in their name (`train/grad(<node>)/…`).
  *
- *   npx tsx bench/finetune-profile.ts [--mode full|last2] [--batch 32] [--size 224] [--steps 2] [--top 30]
+ *   npx tsx bench/finetune-profile.ts [--mode full|last2] [--batch 32] [--size 224] [--warmup 3] [--steps 3] [--top 30]
  *                                     [--detail ROLE-TEXT]
  *                                     [--save-optimized FILE]
  */
@@ -28,6 +28,8 @@ export interface ProfileOptions {
   batch?: number;
   size?: number;
   steps?: number;
+  /** Runs before the counted ones: the first few are several times slower (buffers being allocated and touched). */
+  warmup?: number;
   top?: number;
   modelPath?: string;
   saveOptimized?: string;
@@ -59,7 +61,8 @@ export async function profileStep(options: ProfileOptions = {}): Promise<Profile
   const log = options.log ?? console.log;
   const batch = options.batch ?? 32;
   const size = options.size ?? 224;
-  const steps = options.steps ?? 2;
+  const steps = options.steps ?? 3;
+  const warmup = options.warmup ?? 3;
   const modelPath = options.modelPath ?? resolve('../shared/models/mobilenetv2/model.onnx');
   const model: Model = untieInitializerAliases(decodeModel(readFileSync(modelPath), modelPath));
   const input = dataInputs(graphOf(model))[0].name!;
@@ -100,15 +103,19 @@ export async function profileStep(options: ProfileOptions = {}): Promise<Profile
       feeds[STEP_IO.expAvg(bucket.id)] = new ort.Tensor('float32', new Float32Array(bucket.length), [bucket.length]);
       feeds[STEP_IO.expAvgSq(bucket.id)] = new ort.Tensor('float32', new Float32Array(bucket.length), [bucket.length]);
     }
-    for (let s = 0; s < steps + 1; s++) await session.run(feeds);
+    for (let s = 0; s < warmup + steps; s++) await session.run(feeds);
     session.endProfiling();
     await session.release();
     const file = readFileSync(join(folder, readdirSync(folder).find((f) => f.endsWith('.json'))!), 'utf8');
-    const events = JSON.parse(file) as { cat: string; name: string; dur: number; args?: { op_name?: string; output_type_shape?: Record<string, number[]>[] } }[];
-    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => e.dur);
+    const events = JSON.parse(file) as { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string; output_type_shape?: Record<string, number[]>[] } }[];
+    const runEvents = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+    log(`runs (ms): ${runEvents.map((e) => (e.dur / 1000).toFixed(0)).join(' ')}; the first ${warmup} not counted`);
+    const counted = runEvents.slice(warmup);
+    const runs = counted.map((e) => e.dur);
+    const inCountedRun = (ts: number) => counted.some((r) => ts >= r.ts && ts <= r.ts + r.dur);
     const perRole = new Map<string, { us: number; calls: number }>();
     for (const e of events) {
-      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !inCountedRun(e.ts)) continue;
       const name = e.name.slice(0, -'_kernel_time'.length);
       const op = e.args?.op_name ?? '?';
       const grad = /^train\/grad\((.*?)\)\/(?:(dX|dW|dB)\/)?/.exec(name);
@@ -130,10 +137,9 @@ export async function profileStep(options: ProfileOptions = {}): Promise<Profile
     }
     const total = [...perRole.values()].reduce((a, r) => a + r.us, 0);
     const rows = [...perRole.entries()]
-      .map(([role, r]) => ({ role, ms: r.us / 1000 / (steps + 1), share: r.us / total, calls: r.calls / (steps + 1) }))
+      .map(([role, r]) => ({ role, ms: r.us / 1000 / runs.length, share: r.us / total, calls: r.calls / runs.length }))
       .sort((a, b) => b.ms - a.ms);
-    const timedRuns = runs.slice(1);
-    log(`${options.mode ?? 'full'} step, batch ${batch} at ${size}²: run ${(timedRuns.reduce((a, b) => a + b, 0) / timedRuns.length / 1000).toFixed(0)} ms (wall, median-free mean of ${timedRuns.length}); kernels ${(total / 1000 / (steps + 1)).toFixed(0)} ms per run`);
+    log(`${options.mode ?? 'full'} step, batch ${batch} at ${size}²: run ${(runs.reduce((a, b) => a + b, 0) / runs.length / 1000).toFixed(0)} ms (wall, mean of ${runs.length}); kernels ${(total / 1000 / runs.length).toFixed(0)} ms per run`);
     for (const r of rows.slice(0, options.top ?? 30)) log(`  ${r.role.padEnd(44)} ${r.ms.toFixed(1).padStart(8)} ms ${(100 * r.share).toFixed(1).padStart(5)} %  ${r.calls.toFixed(0).padStart(4)} nodes`);
     return rows;
   } finally {
@@ -149,6 +155,7 @@ function parseArgs(argv: string[]): ProfileOptions {
     else if (flag === '--batch') options.batch = Number(value);
     else if (flag === '--size') options.size = Number(value);
     else if (flag === '--steps') options.steps = Number(value);
+    else if (flag === '--warmup') options.warmup = Number(value);
     else if (flag === '--top') options.top = Number(value);
     else if (flag === '--model') options.modelPath = value;
     else if (flag === '--save-optimized') options.saveOptimized = value;
