@@ -97,10 +97,10 @@ describe.skipIf(!SHARED_DIR)('a fine-tuned member (real SqueezeNet, real photos)
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** `lensemble train` in a child process; resolves with its stderr, killing it with SIGKILL once `killWhen` matches. */
-function trainInChild(args: string[], cacheDir: string, killWhen?: RegExp): Promise<{ stderr: string; killed: boolean }> {
+function trainInChild(args: string[], cacheDir: string, killWhen?: RegExp, env: Record<string, string> = {}): Promise<{ stderr: string; killed: boolean }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--import', tsxLoader, resolve('test/support/cli-entry.ts'), 'train', ...args], {
-      env: { ...process.env, LENSEMBLE_QUIET: '1', LENSEMBLE_CACHE: cacheDir },
+      env: { ...process.env, LENSEMBLE_QUIET: '1', LENSEMBLE_CACHE: cacheDir, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -118,7 +118,7 @@ function trainInChild(args: string[], cacheDir: string, killWhen?: RegExp): Prom
 }
 
 describe.skipIf(!SHARED_DIR)('fine-tuning survives kill -9', () => {
-  it('a killed run resumes after its last finished epoch and ends where an uninterrupted run ends', async () => {
+  it('a killed run resumes after its last finished epoch and ends where an uninterrupted run ends; render threads train alike', async () => {
     const data = riceSubset('rice-kill', 16);
     const member = 'squeezenet1_1,size=64,finetune=3,batchSize=8';
     const killedCache = join(work, 'cache-killed');
@@ -132,10 +132,17 @@ describe.skipIf(!SHARED_DIR)('fine-tuning survives kill -9', () => {
     expect(resumed.stderr).toMatch(/epoch 3\/3: train loss/);
 
     const cleanCache = join(work, 'cache-clean');
-    await trainInChild(['--data', data, '--member', member, '--out', join(work, 'clean')], cleanCache);
+    await trainInChild(['--data', data, '--member', member, '--out', join(work, 'clean')], cleanCache, undefined, { LENSEMBLE_RENDER_THREADS: '0' });
     const result = (cache: string) => JSON.parse(readFileSync(join(cache, 'finetune', workDir, 'result.json'), 'utf8'));
     const [a, b] = [result(killedCache), result(cleanCache)];
     expect(a.history.map((e: { trainLoss: number }) => e.trainLoss)).toEqual(b.history.map((e: { trainLoss: number }) => e.trainLoss));
     expect(a.head.weight).toEqual(b.head.weight);
+
+    // Batches rendered on render threads (ahead of each step) train exactly as batches rendered on the main thread.
+    const threadedCache = join(work, 'cache-threaded');
+    await trainInChild(['--data', data, '--member', member, '--out', join(work, 'threaded')], threadedCache, undefined, { LENSEMBLE_RENDER_THREADS: '2' });
+    const c = result(threadedCache);
+    expect(c.history.map((e: { trainLoss: number; validLoss: number }) => [e.trainLoss, e.validLoss])).toEqual(b.history.map((e: { trainLoss: number; validLoss: number }) => [e.trainLoss, e.validLoss]));
+    expect(c.head.weight).toEqual(b.head.weight);
   }, 600_000);
 });

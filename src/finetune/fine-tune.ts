@@ -11,6 +11,7 @@ import { HEAD_BIAS, HEAD_WEIGHT } from '../autodiff/step-graph.js';
 import type { Device } from '../backbone/session.js';
 import type { BackboneSpec } from '../backbone/spec.js';
 import type { AugmentationSettings } from '../features/member-views.js';
+import { sharedRenderPool } from '../features/render-pool.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
 import type { LabelledItem } from '../sources/source-kind.js';
 import { LensembleError } from '../util/errors.js';
@@ -19,6 +20,7 @@ import { createProgress } from '../util/progress.js';
 import { createRng, deriveSeed, shuffleInPlace } from '../util/rng.js';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { cachedActivationInputs, renderedInputs, type InputSource } from './inputs.js';
+import { pipelinedBatches } from './prefetch.js';
 import { parseTrainable, type FineTuneRecipe } from './recipe.js';
 import { unfrozenHyperparameters } from './schedule.js';
 
@@ -126,8 +128,9 @@ function finalBackbone(model: Uint8Array, params: Map<string, Float32Array>, sou
 /**
  * fastai's `fine_tune` after its frozen phase (the caller fits the head on frozen features): every trainable
  * parameter for `recipe.finetune` epochs of a one-cycle schedule with discriminative learning rates, a fresh
- * seeded augmented view of every training image each epoch (rendered on the fly, or — for `last:K` — the frozen
- * prefix's activations of those views, cached by content), validation loss and accuracy after each epoch, the
+ * seeded augmented view of every training image each epoch (rendered on the fly — on render threads, where there
+ * are any, the next batch while the current one trains — or, for `last:K`, the frozen prefix's activations of those
+ * views, cached by content), validation loss and accuracy after each epoch, the
  * epoch with the lowest validation loss kept, and a checkpoint after each epoch that a rerun resumes from.
  */
 export async function fineTuneBackbone(input: FineTuneInput): Promise<FineTuneOutcome> {
@@ -168,7 +171,7 @@ export async function fineTuneBackbone(input: FineTuneInput): Promise<FineTuneOu
   let tunerModel: Uint8Array;
   let inputDims: number[];
   if (trainable === 'all') {
-    inputs = renderedInputs(input.preprocess, input.augmentation);
+    inputs = renderedInputs(input.preprocess, input.augmentation, sharedRenderPool(input.device ?? 'cpu'));
     tunerModel = encodeModel(model);
     inputDims = [batchSize, ...geometry];
   } else {
@@ -217,7 +220,8 @@ export async function fineTuneBackbone(input: FineTuneInput): Promise<FineTuneOu
     const stepsPerEpoch = Math.floor(input.train.length / batchSize);
     const totalSteps = stepsPerEpoch * recipe.finetune;
     const perImage = inputDims.slice(1).reduce((a, b) => a * b, 1);
-    const batch = new Float32Array(batchSize * perImage);
+    // Two batch buffers: the next batch is rendered while the current one trains.
+    const buffers = [new Float32Array(batchSize * perImage), new Float32Array(batchSize * perImage)] as const;
     const labels = new Int32Array(batchSize);
     const trainLabels = Int32Array.from(input.train, (t) => t.y);
     const validLabels = Int32Array.from(input.valid, (t) => t.y);
@@ -228,17 +232,21 @@ export async function fineTuneBackbone(input: FineTuneInput): Promise<FineTuneOu
       const order = epochOrder(input.train.length, batchSize, input.seed, epoch);
       const bar = createProgress(`${input.label} epoch ${epoch}/${recipe.finetune}`, order.length, { unit: 'img', enabled: input.progress });
       let lossSum = 0;
-      for (let s = 0; s < stepsPerEpoch; s++) {
-        const rows = order.slice(s * batchSize, (s + 1) * batchSize);
-        await inputs.fill(rows.map((i) => ({ item: input.train[i], view: viewOf(epoch) })), batch);
-        rows.forEach((i, k) => (labels[k] = trainLabels[i]));
-        const hyper = unfrozenHyperparameters(recipe, tuner.layout.groups, ((epoch - 1) * stepsPerEpoch + s) / totalSteps);
-        const { loss } = await tuner.step(batch, labels, { lr: hyper.lr, beta1: hyper.beta1, weightDecay: recipe.weightDecay });
-        if (!Number.isFinite(loss)) throw new LensembleError(`fine-tuning diverged at epoch ${epoch} (loss ${loss}); try a lower lr (now ${recipe.lr})`, source);
-        lossSum += loss;
-        input.memory.sample();
-        bar.tick(batchSize, `loss ${(lossSum / (s + 1)).toFixed(4)}`);
-      }
+      const rowsOf = (s: number) => order.slice(s * batchSize, (s + 1) * batchSize);
+      await pipelinedBatches(
+        stepsPerEpoch,
+        buffers,
+        (s, buffer) => inputs.fill(rowsOf(s).map((i) => ({ item: input.train[i], view: viewOf(epoch) })), buffer),
+        async (s, buffer) => {
+          rowsOf(s).forEach((i, k) => (labels[k] = trainLabels[i]));
+          const hyper = unfrozenHyperparameters(recipe, tuner.layout.groups, ((epoch - 1) * stepsPerEpoch + s) / totalSteps);
+          const { loss } = await tuner.step(buffer, labels, { lr: hyper.lr, beta1: hyper.beta1, weightDecay: recipe.weightDecay });
+          if (!Number.isFinite(loss)) throw new LensembleError(`fine-tuning diverged at epoch ${epoch} (loss ${loss}); try a lower lr (now ${recipe.lr})`, source);
+          lossSum += loss;
+          input.memory.sample();
+          bar.tick(batchSize, `loss ${(lossSum / (s + 1)).toFixed(4)}`);
+        },
+      );
       bar.stop();
       const trainSeconds = (performance.now() - epochStarted) / 1000;
       let validLoss: number | null = null;
@@ -246,14 +254,19 @@ export async function fineTuneBackbone(input: FineTuneInput): Promise<FineTuneOu
       if (input.valid.length) {
         let sum = 0;
         let correct = 0;
-        for (let start = 0; start < input.valid.length; start += batchSize) {
-          const chunk = input.valid.slice(start, start + batchSize);
-          await inputs.fill(chunk.map((item) => ({ item, view: 0 })), batch);
-          const logits = await tuner.evaluate(batch, chunk.length);
-          const r = crossEntropy(logits, validLabels.subarray(start, start + chunk.length), input.classes);
-          sum += r.loss;
-          correct += r.correct;
-        }
+        const chunkOf = (k: number) => input.valid.slice(k * batchSize, (k + 1) * batchSize);
+        await pipelinedBatches(
+          Math.ceil(input.valid.length / batchSize),
+          buffers,
+          (k, buffer) => inputs.fill(chunkOf(k).map((item) => ({ item, view: 0 })), buffer),
+          async (k, buffer) => {
+            const count = chunkOf(k).length;
+            const logits = await tuner.evaluate(buffer, count);
+            const r = crossEntropy(logits, validLabels.subarray(k * batchSize, k * batchSize + count), input.classes);
+            sum += r.loss;
+            correct += r.correct;
+          },
+        );
         validLoss = sum / input.valid.length;
         validAccuracy = correct / input.valid.length;
       }

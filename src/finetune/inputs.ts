@@ -6,6 +6,7 @@ import { extractFeatures, type ExtractItem } from '../features/extract.js';
 import type { FeatureStore } from '../features/feature-store.js';
 import { augmentationRecipe, type AugmentationSettings } from '../features/member-views.js';
 import { renderViews } from '../features/recipes.js';
+import type { RenderPool } from '../features/render-pool.js';
 import { plainViews } from '../features/view-recipe.js';
 import { readImageBytes } from '../images/decode.js';
 import { writeNormalizedChw } from '../images/preprocess.js';
@@ -26,20 +27,34 @@ export interface InputSource {
   close(): Promise<void>;
 }
 
-/** Images decoded, augmented and normalised on the fly: a fresh seeded view of every image each epoch. */
-export function renderedInputs(preprocess: PreprocessSpec, augmentation: AugmentationSettings): InputSource {
+const changedOnDisk = (reason: string, path: string) =>
+  // These images were read when their frozen features were extracted: one failing now changed on disk.
+  new LensembleError(`cannot read a training image during fine-tuning (${reason}); the run resumes from its last epoch once it is back`, path);
+
+/**
+ * Images decoded, augmented and normalised on the fly: a fresh seeded view of every image each epoch. On render
+ * threads when `pool` has any (they render the next batch while the main thread runs a step), else here.
+ */
+export function renderedInputs(preprocess: PreprocessSpec, augmentation: AugmentationSettings, pool?: RenderPool): InputSource {
   const recipe = augmentationRecipe(augmentation);
   const pixels = 3 * preprocess.width * preprocess.height;
+  const threads = pool && pool.size > 0 ? pool : undefined;
   return {
     async fill(requests, batch) {
-      await mapConcurrent(requests.map((r, slot) => ({ ...r, slot })), 4, async ({ item, view, slot }) => {
+      await mapConcurrent(requests.map((r, slot) => ({ ...r, slot })), threads ? 2 * threads.size : 4, async ({ item, view, slot }) => {
+        const viewRecipe = view === 0 ? plainViews : recipe;
+        if (threads) {
+          const rendered = await threads.render({ path: item.path, contentHash: item.contentHash, views: [view], recipe: viewRecipe.key, preprocess });
+          if ('reason' in rendered) throw changedOnDisk(rendered.reason, item.path);
+          batch.set(rendered.data, slot * pixels);
+          return;
+        }
         try {
           const bytes = await readImageBytes(item.path);
-          const [image] = await renderViews(view === 0 ? plainViews : recipe, bytes, item, [view], preprocess);
+          const [image] = await renderViews(viewRecipe, bytes, item, [view], preprocess);
           writeNormalizedChw(image, preprocess, batch, slot * pixels);
         } catch (err) {
-          // These images were read when their frozen features were extracted: one failing now changed on disk.
-          throw new LensembleError(`cannot read a training image during fine-tuning (${errorMessage(err)}); the run resumes from its last epoch once it is back`, item.path);
+          throw changedOnDisk(errorMessage(err), item.path);
         }
       });
     },
