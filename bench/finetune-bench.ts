@@ -17,8 +17,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as ort from 'onnxruntime-node';
 import { resolveTrainable, splitLayerGroups, discriminativeLrs } from '../src/autodiff/blocks.js';
-import { createFineTuner, type SessionConfig } from '../src/autodiff/fine-tuner.js';
+import { createFineTuner, type FineTuner, type SessionConfig } from '../src/autodiff/fine-tuner.js';
 import { dataInputs } from '../src/autodiff/model-assembly.js';
 import { decodeModel, floatInitializers, graphOf } from '../src/autodiff/onnx-io.js';
 import { writeSafetensors } from '../src/bundle/safetensors.js';
@@ -76,6 +77,8 @@ export interface FinetuneModeResult {
   torch: Record<string, Timed & { maxRss: number }>;
   torchBest: string;
   ratio: number;
+  /** Full mode: the forward pass alone, weights constant (inference) and as inputs (the step's eval graph). */
+  forward?: { constant: Timed; inputs: Timed };
 }
 
 export interface FinetuneBenchResult {
@@ -151,7 +154,7 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const trainable = resolveTrainable(model, mode === 'full' ? 'all' : { last: 2 }, { input, features: 'features' });
       const groups = splitLayerGroups(trainable.blocks, Math.min(3, trainable.blocks.length));
       const oursConfigs = options.oursConfigs ?? ['sequential'];
-      const tuners = [];
+      const tuners: FineTuner[] = [];
       for (const config of oursConfigs) {
         const { session, rules } = oursContender(config);
         tuners.push(await createFineTuner(bytes, { inputDims: [batch, 3, size, size], head, groups, session: { intraOpNumThreads: threads, ...session }, rules }));
@@ -159,6 +162,20 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       const buildSeconds = (performance.now() - t0) / 1000 / tuners.length;
       const lrs = discriminativeLrs(1e-5, 1e-3, tuners[0].layout.groups);
       for (const tuner of tuners) await tuner.step(images, labels, { lr: lrs }); // warm-up
+      // The floor of a full step: the forward alone, with the weights as constants (onnxruntime's fastest
+      // inference: NCHWc kernels, prepacked weights) and as run-time inputs (what a trainable step must use).
+      const inference = mode === 'full' ? await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '1', spin_duration_us: '20' } } } }) : undefined;
+      const inferenceFeeds = { [input]: new ort.Tensor('float32', images, [batch, 3, size, size]) };
+      if (inference) for (let w = 0; w < 3; w++) await inference.run(inferenceFeeds);
+      if (inference) for (let w = 0; w < 3; w++) await tuners[0].evaluate(images, batch);
+      const forwards: Record<'constant' | 'inputs', { wall: number; cpu: number }[]> = { constant: [], inputs: [] };
+      const timeForward = async (kind: 'constant' | 'inputs', run: () => Promise<unknown>) => {
+        const c0 = process.cpuUsage();
+        const w0 = performance.now();
+        for (let s = 0; s < steps; s++) await run();
+        const cpu = process.cpuUsage(c0);
+        forwards[kind].push({ wall: (performance.now() - w0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 });
+      };
       const ours: { wall: number; cpu: number }[][] = oursConfigs.map(() => []);
       const peers: Record<string, { wall: number; cpu: number; maxRss: number }[]> = Object.fromEntries(torchConfigs.map((c) => [c, []]));
       for (let r = 0; r < rounds; r++) {
@@ -168,6 +185,10 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
           for (let s = 0; s < steps; s++) await tuner.step(images, labels, { lr: lrs, beta1: 0.9, weightDecay: 0.01 });
           const cpu = process.cpuUsage(c0);
           ours[i].push({ wall: (performance.now() - w0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 });
+        }
+        if (inference) {
+          await timeForward('constant', () => inference.run(inferenceFeeds));
+          await timeForward('inputs', () => tuners[0].evaluate(images, batch));
         }
         for (const config of torchConfigs) {
           const target = peerOf(config);
@@ -183,6 +204,8 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
       memory.stop();
       const trainableParams = trainable.params.reduce((n, p) => n + floatInitializers(model).get(p)!.data.length, 0) + head.weight.length + head.bias.length;
       for (const tuner of tuners) await tuner.release();
+      await inference?.release();
+      const forward = inference ? { constant: timed(forwards.constant), inputs: timed(forwards.inputs) } : undefined;
       const oursTimed = Object.fromEntries(oursConfigs.map((c, i) => [c, timed(ours[i])]));
       // Earlier formulations are there to be compared with, not to be the result.
       const sessionConfigs = oursConfigs.filter((c) => OURS_SESSION[c]);
@@ -197,12 +220,18 @@ export async function runFinetuneBench(options: FinetuneBenchOptions = {}): Prom
         torch,
         torchBest,
         ratio: oursTimed[oursBest].imagesPerSecond / torch[torchBest].imagesPerSecond,
+        forward,
       };
       results.push(result);
       for (const c of oursConfigs) log(`${mode}: ours ${c.padEnd(15)} ${oursTimed[c].imagesPerSecond.toFixed(1)} img/s (${oursTimed[c].cpuMsPerImage.toFixed(0)} CPU-ms/img)`);
       log(`${mode}: ours peak RSS ${formatBytes(peakRss)}${tuners.length > 1 ? ` (${tuners.length} configurations loaded)` : ''}, graphs built in ${buildSeconds.toFixed(1)} s, ${trainableParams} trainable values`);
       for (const c of torchConfigs) log(`${mode}: PyTorch ${c.padEnd(21)} ${torch[c].imagesPerSecond.toFixed(1)} img/s (${torch[c].cpuMsPerImage.toFixed(0)} CPU-ms/img, max RSS ${formatBytes(torch[c].maxRss)})`);
       log(`${mode}: ours (${oursBest}) / PyTorch (${torchBest}) = ${result.ratio.toFixed(2)}×`);
+      if (forward) {
+        const [c, i] = [forward.constant.cpuMsPerImage, forward.inputs.cpuMsPerImage];
+        log(`${mode}: forward alone ${c.toFixed(1)} CPU-ms/img with constant weights, ${i.toFixed(1)} with the weights as inputs (${forward.inputs.imagesPerSecond.toFixed(0)} img/s)`);
+        log(`${mode}: a step does ≈ 3 forwards of work (forward, dX, dW): floor ≈ ${(3 * c).toFixed(0)} CPU-ms/img at inference-kernel speed, ${(3 * i).toFixed(0)} at run-time-weight speed; 2× PyTorch needs ${(torch[torchBest].cpuMsPerImage / 2).toFixed(0)}`);
+      }
     }
     return { batch, size, threads, torch: torchInfo, modes: results };
   } finally {
