@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/bundle/load-model.js';
+import { identifyImages } from '../src/dataset/identify.js';
 import { parseMemberString } from '../src/ensemble/member-spec.js';
 import { fineTuneRecipeSchema } from '../src/finetune/recipe.js';
 import { unfrozenHyperparameters } from '../src/finetune/schedule.js';
@@ -78,6 +79,21 @@ describe.skipIf(!SHARED_DIR)('a fine-tuned member (real SqueezeNet, real photos)
       expect(source.finetuned.sha256).not.toBe(source.backbone.sha256);
 
       const model = await loadModel(out, { cacheDir: join(work, `fresh-cache-${trainable.replace(':', '')}`) });
+      // The kept epoch's validation loss is fastai's valid_loss: the training loss (label-smoothed CE, ε 0.1) of the
+      // saved model on the plain validation images.
+      const split = JSON.parse(readFileSync(join(out, 'split.json'), 'utf8')) as { valid: string[] };
+      const { ok: validImages } = await identifyImages(split.valid.map((id) => ({ id, path: join(data, id), label: id.split('/')[0] })));
+      const proba = await model.predictProba(validImages, { tta: false });
+      const smoothed = proba.images.map((image, i) => {
+        const p = proba.probabilitiesPlain.data.subarray(i * model.labels.length, (i + 1) * model.labels.length);
+        const nll = Array.from(p, (q) => -Math.log(q));
+        return 0.9 * nll[model.labels.indexOf(image.record.label!)] + (0.1 / nll.length) * nll.reduce((a, b) => a + b, 0);
+      });
+      const kept = source.history[source.bestEpoch - 1];
+      expect(proba.images).toHaveLength(split.valid.length);
+      expect(kept.validLoss).toBeCloseTo(smoothed.reduce((a, b) => a + b, 0) / smoothed.length, 3);
+      expect(source.history.every((e: { validLoss: number }) => e.validLoss >= kept.validLoss)).toBe(true);
+
       const images = readdirSync(join(data, 'tungro')).slice(0, 4).map((f) => join(data, 'tungro', f));
       const { predictions } = await model.predict(images);
       expect(predictions).toHaveLength(4);

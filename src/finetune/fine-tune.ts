@@ -12,6 +12,7 @@ import type { Device } from '../backbone/session.js';
 import type { BackboneSpec } from '../backbone/spec.js';
 import type { AugmentationSettings } from '../features/member-views.js';
 import { sharedRenderPool } from '../features/render-pool.js';
+import { countCorrect, smoothedCrossEntropy } from '../heads/softmax-loss.js';
 import type { PreprocessSpec } from '../images/preprocess-spec.js';
 import type { LabelledItem } from '../sources/source-kind.js';
 import { LensembleError } from '../util/errors.js';
@@ -27,6 +28,7 @@ import { unfrozenHyperparameters } from './schedule.js';
 export interface FineTuneEpoch {
   /** 1-based, unfrozen epochs. */
   epoch: number;
+  /** Label-smoothed cross-entropy, the loss trained on; `validLoss` is the same loss on the validation images (fastai's valid_loss). */
   trainLoss: number;
   validLoss: number | null;
   validAccuracy: number | null;
@@ -93,22 +95,6 @@ export function hasFineTuneResult(workDir: string): boolean {
 /** Every core for the step on the CPU (nothing else runs while it does); CUDA first, then the CPU, on a GPU. */
 function sessionConfig(device: Device | undefined): SessionConfig {
   return device === 'cuda' ? { executionProviders: ['cuda', 'cpu'] } : { intraOpNumThreads: availableParallelism() };
-}
-
-function crossEntropy(logits: Float32Array, labels: Int32Array, classes: number): { loss: number; correct: number } {
-  let loss = 0;
-  let correct = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const row = logits.subarray(i * classes, (i + 1) * classes);
-    let max = -Infinity;
-    let arg = 0;
-    for (let c = 0; c < classes; c++) if (row[c] > max) [max, arg] = [row[c], c];
-    let sum = 0;
-    for (let c = 0; c < classes; c++) sum += Math.exp(row[c] - max);
-    loss += Math.log(sum) + max - row[labels[i]];
-    if (arg === labels[i]) correct++;
-  }
-  return { loss, correct };
 }
 
 /** The training order of one epoch: a seeded shuffle, cut to whole batches (fastai drops the last partial one). */
@@ -262,9 +248,10 @@ export async function fineTuneBackbone(input: FineTuneInput): Promise<FineTuneOu
           async (k, buffer) => {
             const count = chunkOf(k).length;
             const logits = await tuner.evaluate(buffer, count);
-            const r = crossEntropy(logits, validLabels.subarray(k * batchSize, k * batchSize + count), input.classes);
-            sum += r.loss;
-            correct += r.correct;
+            const labelsOf = validLabels.subarray(k * batchSize, k * batchSize + count);
+            // fastai's valid_loss: the training loss function (label-smoothed) on the validation images.
+            sum += count * smoothedCrossEntropy(logits, count, input.classes, labelsOf, null, recipe.labelSmoothing);
+            correct += countCorrect(logits, count, input.classes, labelsOf);
           },
         );
         validLoss = sum / input.valid.length;
