@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { kernelOffsets, type PixelGrid } from '../src/forensics/em-channel.js';
-import { createSums } from '../src/forensics/em-normal-equations.js';
-import { extractTraces, initialKernel, type ImageTrace } from '../src/forensics/em-trace.js';
-import { bindWasmPass } from '../src/forensics/em-wasm.js';
-import { minFloat32Sigma } from '../src/forensics/em-float32.js';
+import { extractTraces, type ImageTrace } from '../src/forensics/em-trace.js';
 import { bindFloat32Pass } from '../src/forensics/em-wasm32.js';
+import { expectFloat32PassLikeFloat64 } from './support/em-float32-pass.js';
 import { decodeRgb as decode, faceFiles, texturedImage } from './support/em-images.js';
 
 /**
@@ -26,12 +23,6 @@ function compare(fast: ImageTrace, reference: ImageTrace) {
   return { kernel, sigma, iterations: fast.channels.map((c) => c.iterations), referenceIterations: reference.channels.map((c) => c.iterations) };
 }
 
-function gridOf(width: number, height: number, n: number): PixelGrid {
-  const offs = kernelOffsets(n);
-  const neighbours: number[] = [];
-  for (const dy of offs) for (const dx of offs) if (dx || dy) neighbours.push(dy * width + dx);
-  return { width, height, x0: -offs[0], x1: width - offs[n - 1], y0: -offs[0], y1: height - offs[n - 1], neighbourOffsets: Int32Array.from(neighbours) };
-}
 
 describe('float32 EM pass (WebAssembly)', () => {
   it.runIf(faceFiles(1, 1).length > 0)('N = 3: real photos and GAN faces give today’s kernels (within 1e-5) and iteration counts', async () => {
@@ -81,30 +72,7 @@ describe('float32 EM pass (WebAssembly)', () => {
   });
 
   it('its sums match the float64 pass’s, and it declines what float32 cannot do accurately', () => {
-    const image = texturedImage(61, 47, 1, 5);
-    const grid = gridOf(61, 47, 3);
-    const view = { data: image.data, offset: 0, step: 1 };
-    const kernel = initialKernel(3, 11);
-    const params = { sigma: 4, p0: 1 / 256, uniformWeights: false };
-    const fast = createSums(8);
-    const precise = createSums(8);
-    const float32 = bindFloat32Pass(view, grid, 3);
-    expect(float32.range).toEqual({ min: Math.min(...image.data), max: Math.max(...image.data) });
-    expect(float32.pass(kernel, params, fast)).toBe(true);
-    bindWasmPass(view, grid, 3).pass(kernel, params, precise);
-    const relative = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
-    for (let i = 0; i < 8; i++) {
-      expect(relative(fast.rhs[i], precise.rhs[i])).toBeLessThan(1e-6);
-      for (let j = i; j < 8; j++) expect(relative(fast.gram[i * 8 + j], precise.gram[i * 8 + j])).toBeLessThan(1e-6);
-    }
-    expect(relative(fast.sumW, precise.sumW)).toBeLessThan(1e-6);
-    expect(relative(fast.sumWR2, precise.sumWR2)).toBeLessThan(1e-5);
-
-    // σ below its floor, uniform weights, and weights that all underflow in float32 go to float64.
-    expect(float32.pass(kernel, { ...params, sigma: minFloat32Sigma / 2 }, fast)).toBe(false);
-    expect(float32.pass(kernel, { ...params, uniformWeights: true }, fast)).toBe(false);
-    const farOff = new Float64Array(8).fill(3);
-    expect(float32.pass(farOff, { ...params, sigma: 0.3 }, fast)).toBe(false);
+    expectFloat32PassLikeFloat64(bindFloat32Pass);
   });
 
   it('an image that starts below its σ floor (σ0 = 0.1) still gives today’s kernels', () => {

@@ -2,14 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kernelOffsets, type PixelGrid } from '../src/forensics/em-channel.js';
-import { minFloat32Sigma } from '../src/forensics/em-float32.js';
 import { bindNativePass, nativeEmIsa, nativeEmStatus } from '../src/forensics/em-native.js';
-import { createSums } from '../src/forensics/em-normal-equations.js';
-import { estimateChannelKernel, extractTraces, initialKernel, type ImageTrace, type TraceOptions } from '../src/forensics/em-trace.js';
-import { bindWasmPass } from '../src/forensics/em-wasm.js';
+import { estimateChannelKernel, extractTraces, type ImageTrace, type TraceOptions } from '../src/forensics/em-trace.js';
 import { createTracePool } from '../src/forensics/trace-pool.js';
 import type { RawImage } from '../src/images/raw-image.js';
+import { expectFloat32PassLikeFloat64 } from './support/em-float32-pass.js';
 import { decodeRgb as decode, faceFiles, texturedImage } from './support/em-images.js';
 
 /**
@@ -52,12 +49,6 @@ function expectMatchesFloat64(image: RawImage, options: Partial<TraceOptions>, l
   return worst;
 }
 
-function gridOf(width: number, height: number, n: number): PixelGrid {
-  const offs = kernelOffsets(n);
-  const neighbours: number[] = [];
-  for (const dy of offs) for (const dx of offs) if (dx || dy) neighbours.push(dy * width + dx);
-  return { width, height, x0: -offs[0], x1: width - offs[n - 1], y0: -offs[0], y1: height - offs[n - 1], neighbourOffsets: Int32Array.from(neighbours) };
-}
 
 afterEach(() => {
   delete process.env.LENSEMBLE_EM_NATIVE_ISA;
@@ -113,33 +104,12 @@ describe.runIf(status.loaded)('native float32 EM pass', () => {
   });
 
   it('its sums match the float64 pass’s, and it declines what float32 cannot do accurately', () => {
-    const image = texturedImage(61, 47, 1, 5);
-    const grid = gridOf(61, 47, 3);
-    const view = { data: image.data, offset: 0, step: 1 };
-    const kernel = initialKernel(3, 11);
-    const params = { sigma: 4, p0: 1 / 256, uniformWeights: false };
-    const precise = createSums(8);
-    bindWasmPass(view, grid, 3).pass(kernel, params, precise);
-    const relative = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
     for (const isa of isas) {
       withIsa(isa, () => {
-        const fast = createSums(8);
-        const native = bindNativePass(view, grid, 3);
-        expect(native.range).toEqual({ min: Math.min(...image.data), max: Math.max(...image.data) });
-        expect(native.pass(kernel, params, fast)).toBe(true);
-        for (let i = 0; i < 8; i++) {
-          expect(relative(fast.rhs[i], precise.rhs[i]), isa).toBeLessThan(1e-6);
-          for (let j = i; j < 8; j++) expect(relative(fast.gram[i * 8 + j], precise.gram[i * 8 + j]), isa).toBeLessThan(1e-6);
-        }
-        expect(relative(fast.sumW, precise.sumW), isa).toBeLessThan(1e-6);
-        expect(relative(fast.sumWR2, precise.sumWR2), isa).toBeLessThan(1e-5);
-        // σ below its floor, uniform weights, and weights that all underflow in float32 go to float64
-        expect(native.pass(kernel, { ...params, sigma: minFloat32Sigma / 2 }, fast)).toBe(false);
-        expect(native.pass(kernel, { ...params, uniformWeights: true }, fast)).toBe(false);
-        expect(native.pass(new Float64Array(8).fill(3), { ...params, sigma: 0.3 }, fast)).toBe(false);
+        const native = expectFloat32PassLikeFloat64(bindNativePass, isa);
         // binding another channel reuses the buffers: the first pass must refuse rather than read them
-        bindNativePass(view, grid, 3);
-        expect(() => native.pass(kernel, params, fast)).toThrow(/another channel/);
+        bindNativePass(native.view, native.grid, 3);
+        expect(() => native.pass(native.kernel, native.params, native.sums)).toThrow(/another channel/);
       });
     }
   });
