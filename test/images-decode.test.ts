@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage, ImageReadError } from '../src/images/decode.js';
+import { decodeImage, describeDecodeFailure, ImageReadError } from '../src/images/decode.js';
 import { patternImage, patternPixels } from './support/images.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lensemble-decode-'));
@@ -70,5 +70,15 @@ describe('decodeImage', () => {
     expect(err).toBeInstanceOf(ImageReadError);
     expect((err as ImageReadError).message).toContain(file(name));
     expect((err as ImageReadError).reason).toMatch(reason);
+  });
+});
+
+describe('describeDecodeFailure', () => {
+  it('gives one reason per damaged file, whatever libvips added after its first clause', () => {
+    const alone = describeDecodeFailure(new Error('VipsJpeg: premature end of JPEG image'));
+    const withMore = describeDecodeFailure(new Error('Input file has corrupt header: VipsJpeg: premature end of JPEG image\nVipsJpeg: JPEG datastream contains no image\nVipsJpeg: premature end of JPEG image'));
+    expect(alone).toBe('corrupt or truncated image (premature end of JPEG image)');
+    expect(withMore).toBe(alone);
+    expect(describeDecodeFailure(new Error('Input buffer contains unsupported image format'))).toBe('not an image (unrecognised format)');
   });
 });

@@ -62,7 +62,9 @@ function oneLine(message: string): string {
 export function describeDecodeFailure(err: unknown): string {
   const message = oneLine(errorMessage(err));
   if (/unsupported image format/i.test(message)) return 'not an image (unrecognised format)';
-  if (/premature end|truncated|unexpected end|Corrupt|invalid|treated as error/i.test(message)) return `corrupt or truncated image (${message})`;
+  // Only libvips' first clause: the ones after it (e.g. "JPEG datastream contains no image") come and go with
+  // which thread decoded the file and what it read before, and one file must give one reason everywhere.
+  if (/premature end|truncated|unexpected end|Corrupt|invalid|treated as error/i.test(message)) return `corrupt or truncated image (${message.split('; ')[0]})`;
   return message;
 }
 
